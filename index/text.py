@@ -32,6 +32,10 @@ _BULLET = re.compile(r"[-*•‣◦▪–—]\s+")
 #: A list or Q&A marker that sentencex returns as a sentence of its own: "1.", "(a)", "ii)", "Q."
 _MARKER = re.compile(r"\(?(?:\d{1,3}|[A-Za-z]|[ivxlcdmIVXLCDM]{1,5})[.)]")
 _WORDISH = re.compile(r"\w")
+_QUOTES = "\"“”„‟«»"
+_HIDE_QUOTES = str.maketrans(dict.fromkeys(_QUOTES, " "))
+_CLOSERS = "\"”»’'"
+_OPENERS = "\"“„«"
 
 
 def _line_spans(body: str) -> list[tuple[int, int]]:
@@ -52,18 +56,86 @@ def _split_line(body: str, start: int, end: int) -> list[tuple[int, int]]:
     bullet = _BULLET.match(body, start, end)
     if bullet:
         start = bullet.end()
-    line = body[start:end]
     raw: list[tuple[int, int]] = []
-    for b in sentencex.get_sentence_boundaries("en", line):
-        s, e = int(b["start_index"]), int(b["end_index"])
-        seg = line[s:e]
-        stripped = seg.strip()
-        if not stripped:
-            continue
-        s += len(seg) - len(seg.lstrip())
-        e -= len(seg) - len(seg.rstrip())
-        raw.append((start + s, start + e))
+    for s, e in _segment(body[start:end]):
+        piece = body[start + s : start + e]
+        if _unbalanced(piece):
+            raw.extend((start + s + a, start + s + b) for a, b in _segment_ignoring_quotes(piece))
+        else:
+            raw.append((start + s, start + e))
     return _repair(body, raw)
+
+
+def _segment(text: str) -> list[tuple[int, int]]:
+    """sentencex's sentences of ``text`` as whitespace-stripped (start, end) offsets.
+
+    sentencex sometimes ends a sentence with the opening quote of the next one
+    ('Fans left. “' + 'Sad.”'); such a mark is moved to the sentence it opens.
+    """
+    spans: list[tuple[int, int]] = []
+    for b in sentencex.get_sentence_boundaries("en", text):
+        s, e = int(b["start_index"]), int(b["end_index"])
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        while e - 1 > s and text[e - 1] in _OPENERS and text[e - 2].isspace():
+            e -= 1
+            while e > s and text[e - 1].isspace():
+                e -= 1
+        floor = spans[-1][1] if spans else 0
+        while s > floor and text[s - 1] in _OPENERS:
+            s -= 1
+        if s < e:
+            spans.append((s, e))
+    return spans
+
+
+def _unbalanced(text: str) -> bool:
+    """Quotes that do not pair up (a closer first, or an opener never closed).
+
+    sentencex treats everything after an opening quote as quoted until the closer, so an
+    unpaired mark makes it read on to the end of the line. A straight quote opens when it
+    follows a space or the line start and precedes a non-space, and closes otherwise.
+    """
+    if not any(q in text for q in _QUOTES):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch not in _QUOTES:
+            continue
+        if ch == '"':
+            before = text[i - 1] if i else " "
+            after = text[i + 1] if i + 1 < len(text) else " "
+            opens = (before.isspace() or before in "([{—–-") and not after.isspace()
+        else:
+            opens = ch in _OPENERS
+        if opens:
+            depth += 1
+        elif depth == 0:
+            return True
+        else:
+            depth -= 1
+    return depth != 0
+
+
+def _segment_ignoring_quotes(text: str) -> list[tuple[int, int]]:
+    """Split with quote marks hidden, then give each sentence back its adjacent quote marks.
+
+    A quote that opens in one paragraph and closes in another (common in scraped text, where
+    the closing mark lands at the start of the next paragraph) makes sentencex treat the
+    rest of the paragraph as one quoted sentence; hiding the marks restores the boundaries.
+    """
+    masked = text.translate(_HIDE_QUOTES)
+    spans: list[tuple[int, int]] = []
+    for s, e in _segment(masked):
+        while e < len(text) and text[e] in _CLOSERS:
+            e += 1
+        floor = spans[-1][1] if spans else 0
+        while s > floor and text[s - 1] in _OPENERS:
+            s -= 1
+        spans.append((s, e))
+    return spans
 
 
 def _repair(body: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -95,7 +95,23 @@ def test_bullets_are_sentences_without_their_bullet() -> None:
 
 def test_separator_lines_and_stray_quotes_are_not_sentences() -> None:
     body = "First part ends here.\n* * *\n—\nHe said: “We will win.” ”"
-    assert sentences(body) == ["First part ends here.", "He said: “We will win.” ”"]
+    assert sentences(body) == ["First part ends here.", "He said: “We will win.”"]
+
+
+def test_a_quote_left_open_does_not_swallow_the_paragraph() -> None:
+    # Scrapes often put a closing quote at the start of the next paragraph.
+    body = '" But the crowd was quiet. Holah scored early. Rush hit back "soon after." Done.'
+    assert sentences(body) == [
+        "But the crowd was quiet.",
+        "Holah scored early.",
+        'Rush hit back "soon after."',
+        "Done.",
+    ]
+    assert sentences("“It was over. We lost,” he said. Fans left. “Sad.") == [
+        "“It was over. We lost,” he said.",
+        "Fans left.",
+        "“Sad.",
+    ]
 
 
 def test_empty_and_blank_bodies_have_no_sentences() -> None:
