@@ -1,0 +1,256 @@
+"""Answers as Telegram HTML messages (pure functions: no I/O, no Telegram objects).
+
+Telegram's HTML parse mode accepts a few tags and the entities ``&lt; &gt; &amp; &quot;``
+(plus numeric ones). Article text is scraped from the web and routinely contains ``<``, ``&``
+and quotes, so every piece of it goes through :func:`esc`; only this module writes tags.
+
+A message may hold at most 4,096 characters after entity parsing, counted in UTF-16 code
+units. We measure the HTML source in UTF-16 units, which is never shorter than what Telegram
+counts, and split only between whole units (a sentence line, a source line), so a split never
+falls inside a tag or a sentence.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from retrieval.models import Answer, AnswerSentence, Passage, Suggestion
+
+#: Telegram's limit on one message's text.
+MAX_MESSAGE = 4096
+
+
+def esc(text: str | None) -> str:
+    """Escape text for Telegram HTML (quotes too: the same helper serves attributes)."""
+    return html.escape(text or "", quote=True)
+
+
+def tg_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) links become ``href``s; anything else (javascript:, data:) is dropped."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
+def format_date(value: datetime | None) -> str:
+    return f"{value.day} {value:%b %Y}" if value else ""
+
+
+def link(title: str, url: str | None) -> str:
+    """The escaped title, linked when the article has a usable URL."""
+    label = esc(title.strip() or "(untitled)")
+    href = safe_url(url)
+    return f'<a href="{esc(href)}">{label}</a>' if href else label
+
+
+def cite_line(title: str, url: str | None, source: str | None, date: datetime | None) -> str:
+    """``Title — Source, 3 Mar 2005`` with the title linked."""
+    extra = ", ".join(p for p in (esc(source), format_date(date)) if p)
+    return link(title, url) + (f" — {extra}" if extra else "")
+
+
+def pack(units: Sequence[str], max_len: int = MAX_MESSAGE, sep: str = "\n") -> list[str]:
+    """Greedily pack whole units into messages of at most ``max_len`` UTF-16 units.
+
+    Greedy packing is prefix-stable: appending units never changes the earlier messages,
+    which lets "More" edit only the last message of an answer.
+    """
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for unit in units:
+        ulen = tg_len(unit)
+        if ulen > max_len:
+            raise ValueError("unit longer than a message; split it first")
+        added = ulen + (tg_len(sep) if current else 0)
+        if current and size + added > max_len:
+            messages.append(sep.join(current).strip("\n"))
+            current, size = [], 0
+            added = ulen
+        current.append(unit)
+        size += added
+    if current:
+        messages.append(sep.join(current).strip("\n"))
+    return [m for m in messages if m]
+
+
+def split_text(text: str, budget: int) -> list[str]:
+    """Cut plain text at spaces so each piece escapes to at most ``budget`` UTF-16 units.
+
+    Only needed for a "sentence" longer than a whole message (a scrape with no full stops).
+    """
+    pieces: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if tg_len(esc(candidate)) <= budget:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        # A single word longer than the budget: hard-cut it by characters.
+        while tg_len(esc(word)) > budget:
+            cut = budget
+            while cut > 1 and tg_len(esc(word[:cut])) > budget:
+                cut = cut * 3 // 4
+            pieces.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited article and the marker number its sentences carry."""
+
+    number: int
+    title: str
+    url: str | None
+    source: str | None
+    date: datetime | None
+
+
+def citations(sentences: Iterable[AnswerSentence]) -> dict[str, Citation]:
+    """Number cited articles 1, 2, ... in order of first appearance."""
+    cited: dict[str, Citation] = {}
+    for s in sentences:
+        if s.article_id not in cited:
+            cited[s.article_id] = Citation(len(cited) + 1, s.title, s.url, s.source, s.date)
+    return cited
+
+
+def sentence_units(sentences: Sequence[AnswerSentence], max_len: int = MAX_MESSAGE) -> list[str]:
+    """Each sentence (escaped) followed by its article's marker; over-long ones cut at spaces."""
+    cited = citations(sentences)
+    units: list[str] = []
+    for s in sentences:
+        marker = f" [{cited[s.article_id].number}]"
+        text = " ".join(s.text.split())
+        budget = max_len - tg_len(marker)
+        if tg_len(esc(text)) <= budget:
+            units.append(esc(text) + marker)
+        else:
+            parts = split_text(text, budget)
+            units.extend(esc(p) for p in parts[:-1])
+            units.append(esc(parts[-1]) + marker)
+    return units
+
+
+def source_units(sentences: Sequence[AnswerSentence]) -> list[str]:
+    cited = citations(sentences)
+    lines = [f"[{c.number}] " + cite_line(c.title, c.url, c.source, c.date) for c in cited.values()]
+    return ["", "<b>Sources</b>", *lines] if lines else []
+
+
+def render_sentences(sentences: Sequence[AnswerSentence], max_len: int = MAX_MESSAGE) -> list[str]:
+    """Answer sentences with markers, then the sources block, packed into messages."""
+    return pack([*sentence_units(sentences, max_len), *source_units(sentences)], max_len)
+
+
+def render_answer(answer: Answer, max_len: int = MAX_MESSAGE) -> list[str]:
+    """The messages for an answer (or for "I don't know")."""
+    if not answer.answered or not answer.sentences:
+        return render_unknown(answer, max_len=max_len)
+    return render_sentences(answer.sentences, max_len)
+
+
+def render_more(
+    answer: Answer, shown_alternatives: int, max_len: int = MAX_MESSAGE
+) -> tuple[list[str], int]:
+    """The answer extended with up to ``shown_alternatives`` of the next best sentences.
+
+    Returns the messages and how many alternatives they hold: alternatives are dropped from
+    the end until the answer still takes as many messages as before, so only the last
+    message needs editing.
+    """
+    base = render_answer(answer, max_len)
+    n = min(shown_alternatives, len(answer.alternatives))
+    while n > 0:
+        msgs = render_sentences([*answer.sentences, *answer.alternatives[:n]], max_len)
+        if len(msgs) == len(base):
+            return msgs, n
+        n -= 1
+    return base, 0
+
+
+def suggestion_line(s: Suggestion) -> str:
+    return "• " + cite_line(s.title, s.url, s.source, s.date)
+
+
+def render_unknown(answer: Answer, max_len: int = MAX_MESSAGE) -> list[str]:
+    """A plain "I don't know", then the closest articles so the reader can look further."""
+    units = ["I don't know: I found no sentence in the news I have that answers this."]
+    units.extend(f"<i>{esc(note)}</i>" for note in answer.notes)
+    if answer.suggestions:
+        units += ["", "<b>Closest articles</b>"]
+        units.extend(suggestion_line(s) for s in answer.suggestions)
+    return pack([u if tg_len(u) <= max_len else u[: max_len // 2] for u in units], max_len)
+
+
+def source_button_labels(sentences: Sequence[AnswerSentence]) -> list[str]:
+    """One label per sentence: ``Source [2]``; a second sentence of article 2 is ``[2b]``."""
+    cited = citations(sentences)
+    seen: dict[str, int] = {}
+    labels = []
+    for s in sentences:
+        k = seen.get(s.article_id, 0)
+        seen[s.article_id] = k + 1
+        suffix = "" if k == 0 else chr(ord("a") + min(k, 25))
+        labels.append(f"Source [{cited[s.article_id].number}{suffix}]")
+    return labels
+
+
+def render_passage(passage: Passage, max_len: int = MAX_MESSAGE) -> str:
+    """The sentences around a cited one, the cited sentence in bold, with the citation.
+
+    Neighbours are dropped from the far ends first if the passage does not fit.
+    """
+    head = "<b>" + esc(passage.title or "(untitled)") + "</b>"
+    extra = ", ".join(p for p in (esc(passage.source), format_date(passage.date)) if p)
+    if extra:
+        head += f"\n{extra}"
+    href = safe_url(passage.url)
+    foot = f'\n\n<a href="{esc(href)}">Read the full article</a>' if href else ""
+
+    sents = list(passage.sentences)
+
+    def body(items: Sequence[object]) -> str:
+        out = []
+        for s in items:
+            text = esc(" ".join(getattr(s, "text", "").split()))
+            out.append(f"<b>{text}</b>" if getattr(s, "cited", False) else text)
+        return " ".join(out)
+
+    while True:
+        text = f"{head}\n\n…{body(sents)}…{foot}"
+        if tg_len(text) <= max_len or len(sents) <= 1:
+            break
+        cited_at = next((i for i, s in enumerate(sents) if s.cited), len(sents) // 2)
+        # Drop from the side that is longer, keeping the cited sentence.
+        if cited_at >= len(sents) - 1 - cited_at:
+            sents.pop(0)
+        else:
+            sents.pop()
+    if tg_len(text) > max_len:
+        only = " ".join(sents[0].text.split()) if sents else ""
+        budget = max_len - tg_len(f"{head}\n\n<b>…</b>{foot}")
+        piece = split_text(only, max(budget, 16))[0]
+        text = f"{head}\n\n<b>{esc(piece)}…</b>{foot}"
+    return text
