@@ -1,0 +1,439 @@
+"""Build, add to and remove from the index: ingest → split → chunk → embed → publish.
+
+:func:`apply_changes` is the one core: ``build``, ``add``, ``remove`` and the live feeds'
+``watch`` all go through it, so the rules below hold everywhere:
+
+* an article whose normalized body is already indexed under another id is a *duplicate* and
+  is not stored again;
+* the same id with a different ``revision_hash`` *replaces* the stored article; the same id
+  and revision is *unchanged* and keeps its rows and ids;
+* text is embedded only when no vector for the exact same input text (and model) is stored,
+  so re-indexing unchanged text never re-encodes it;
+* nothing is published when nothing changed, and a build that found no article at all
+  refuses to publish an empty index over a good one.
+
+Embedding dominates the cost, so everything else is batched: token counting runs over the
+sentences of many articles in one tokenizer call, and encoding gets large lists (the model
+sorts each list by length to minimise padding).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from index.embedding import Embedder
+from index.errors import IndexNotFoundError, IngestError
+from index.models import Article, ModelInfo
+from index.settings import IndexSettings
+from index.store import (
+    IndexType,
+    IndexWriter,
+    StagedVersion,
+    check_model,
+    read_current,
+    resolve_index_type,
+    text_hash,
+)
+
+#: Flush pending articles to the embedder once this many texts (sentences + chunks) wait.
+#: Large lists let the model sort by length across many articles; the progress bar moves
+#: once per flush.
+FLUSH_TEXTS = 8192
+#: Batch size handed to the model's encode.
+ENCODE_BATCH = 64
+
+
+class BuildReport(BaseModel):
+    """What one build / add / remove / watch cycle did (printed as one line by the CLI)."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    failures: list[str] = Field(default_factory=list)
+    removed: int = 0
+    #: Incoming articles older than the retention cutoff (``max_age``), not added.
+    expired: int = 0
+    articles: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    #: Texts encoded by the model in this run.
+    embedded_texts: int = 0
+    #: Distinct embedding inputs of the resulting version whose vectors were already stored.
+    reused_embeddings: int = 0
+    seconds: float = 0.0
+    #: The version now current (the previous one when nothing changed).
+    version: str | None = None
+    published: bool = False
+
+    def summary_line(self) -> str:
+        return (
+            f"added {self.added}, replaced {self.replaced}, unchanged {self.unchanged}, "
+            f"duplicates {self.duplicates}, failed {self.failed}, removed {self.removed} "
+            f"in {self.seconds:.2f} s (version {self.version or 'none'})"
+        )
+
+
+@dataclass
+class _Prepared:
+    """An article cut into sentences and chunks, with the texts to embed (pure data)."""
+
+    article: Article
+    sentences: list[tuple[int, int]]
+    chunks: list[tuple[int, int]] = field(default_factory=list)
+    sentence_tokens: list[int] = field(default_factory=list)
+    title_tokens: int = 0
+
+
+def prepare_chunks(prepared: Sequence[_Prepared], embedder: Embedder, overlap: int) -> None:
+    """Count tokens of every sentence and title in ONE tokenizer call, then plan chunks."""
+    from index.text import plan_chunks
+
+    texts: list[str] = []
+    for p in prepared:
+        body = p.article.body
+        texts.extend(body[s:e] for s, e in p.sentences)
+        texts.append(p.article.title)
+    counts = embedder.count_tokens(texts) if texts else []
+    pos = 0
+    for p in prepared:
+        n = len(p.sentences)
+        p.sentence_tokens = list(counts[pos : pos + n])
+        p.title_tokens = int(counts[pos + n]) if p.article.title else 0
+        pos += n + 1
+        p.chunks = plan_chunks(p.sentence_tokens, embedder.max_tokens, overlap=overlap,
+                               title_tokens=p.title_tokens)
+
+
+def chunk_input(title: str, body: str, start: int, end: int) -> str:
+    """What is embedded for a chunk: the headline gives every chunk its context."""
+    return f"{title}\n{body[start:end]}" if title else body[start:end]
+
+
+class _Run:
+    """State of one apply_changes call (keeps the core function readable)."""
+
+    def __init__(self, staged: StagedVersion, embedder: Embedder | None, settings: IndexSettings,
+                 report: BuildReport, now: datetime) -> None:
+        self.staged = staged
+        self.embedder = embedder
+        self.settings = settings
+        self.report = report
+        self.now = now
+        self.pending: list[_Prepared] = []
+        self.pending_texts = 0
+        self.encoded: set[str] = set()
+        self.bar: Any = None
+        self.chunks_done = 0
+
+    def queue(self, article: Article) -> bool:
+        """Split now (cheap) and queue for embedding; False when the body has no sentence."""
+        from index.text import split_sentences
+
+        spans = split_sentences(article.body)
+        if not spans:
+            return False
+        self.pending.append(_Prepared(article, spans))
+        # Roughly one chunk per ~8 sentences; exact counts come after tokenizing.
+        self.pending_texts += len(spans) + len(spans) // 8 + 1
+        if self.pending_texts >= FLUSH_TEXTS:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        assert self.embedder is not None
+        batch, self.pending, self.pending_texts = self.pending, [], 0
+        prepare_chunks(batch, self.embedder, self.settings.chunk_overlap_sentences)
+
+        inputs: dict[str, str] = {}
+        sent_rows: list[tuple[int, str, int, int, int, str]] = []
+        chunk_rows: list[tuple[int, str, int, int, int, int, int, int, str]] = []
+        n_sent = sum(len(p.sentences) for p in batch)
+        n_chunk = sum(len(p.chunks) for p in batch)
+        sid = self.staged.allocate_ids("sentences", n_sent)
+        cid = self.staged.allocate_ids("chunks", n_chunk)
+        for p in batch:
+            a = p.article
+            for pos, (s, e) in enumerate(p.sentences):
+                text = a.body[s:e]
+                h = text_hash(text)
+                inputs.setdefault(h, text)
+                sent_rows.append((sid, a.id, pos, s, e, h))
+                sid += 1
+            for pos, (first, last) in enumerate(p.chunks):
+                start, end = p.sentences[first][0], p.sentences[last][1]
+                text = chunk_input(a.title, a.body, start, end)
+                h = text_hash(text)
+                inputs.setdefault(h, text)
+                n_tok = p.title_tokens + sum(p.sentence_tokens[first : last + 1])
+                chunk_rows.append((cid, a.id, pos, first, last, start, end, n_tok, h))
+                cid += 1
+
+        model = self.embedder.info.name
+        todo = [h for h in inputs if h not in self.encoded]
+        stored = self.staged.stored_vectors(todo, model)
+        missing = [h for h in todo if h not in stored]
+        if missing:
+            # Longest first: the model sorts within the call anyway; ordering here keeps the
+            # rows we write in a deterministic order.
+            vectors = self.embedder.encode([inputs[h] for h in missing], batch_size=ENCODE_BATCH)
+            self.staged.put_vectors(missing, vectors, model)
+            self.report.embedded_texts += len(missing)
+        self.encoded.update(todo)
+
+        self.staged.insert_articles([p.article for p in batch], self.now)
+        self.staged.insert_sentences(sent_rows)
+        self.staged.insert_chunks(chunk_rows)
+        if self.bar is not None:
+            self.chunks_done += n_chunk
+            self.bar.update(len(batch))
+            elapsed = max(1e-9, time.monotonic() - self.bar.start_t)
+            self.bar.set_postfix_str(f"{self.chunks_done / elapsed:.0f} chunks/s", refresh=False)
+
+
+def _open_bar(enabled: bool, total: int | None) -> Any:
+    """A tqdm bar on stderr, only for a person watching a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="art", desc="indexing", file=sys.stderr, dynamic_ncols=True)
+    bar.start_t = time.monotonic()
+    return bar
+
+
+def _cutoff(now: datetime, max_age: timedelta | None) -> float | None:
+    return (now - max_age).timestamp() if max_age is not None else None
+
+
+def apply_changes(
+    upserts: Iterable[Article | IngestError],
+    removals: Sequence[str],
+    settings: IndexSettings,
+    embedder: Embedder | None,
+    *,
+    replace_all: bool = False,
+    max_age: timedelta | None = None,
+    index_type: str | None = None,
+    progress: bool = False,
+    lock_timeout: float = 3.0,
+    require_articles: bool = False,
+    now: datetime | None = None,
+) -> BuildReport:
+    """Apply upserts and removals to the index at ``settings.index_dir`` as ONE new version.
+
+    ``upserts`` may interleave :class:`IngestError`\\ s (inputs that failed to parse); they are
+    counted and listed, never fatal.  ``replace_all`` makes the new version hold only the
+    upserted articles (``build``), still reusing stored embeddings and unchanged rows.
+    ``max_age`` drops stored articles dated before ``now - max_age`` and ignores older
+    incoming ones.  ``embedder`` may be None only when nothing is upserted.
+    """
+    t0 = time.monotonic()
+    now = now or datetime.now(UTC)
+    report = BuildReport()
+    index_dir = Path(settings.index_dir)
+    with IndexWriter(index_dir, settings.keep_versions, lock_timeout) as writer:
+        staged = writer.stage()
+        try:
+            result = _apply(staged, upserts, removals, settings, embedder, report, replace_all,
+                            max_age, index_type, progress, require_articles, now)
+            if result is None:  # nothing changed: keep the current version
+                staged.discard()
+                report.version = staged.previous
+            else:
+                model, itype = result
+                manifest = writer.publish(staged, model, itype, embedder.max_tokens if embedder else
+                                          (staged.previous_manifest.max_chunk_tokens
+                                           if staged.previous_manifest else 0))
+                report.version = manifest.version
+                report.published = True
+                report.articles, report.chunks, report.sentences = (
+                    manifest.articles, manifest.chunks, manifest.sentences)
+        except BaseException:
+            staged.discard()
+            raise
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _apply(
+    staged: StagedVersion,
+    upserts: Iterable[Article | IngestError],
+    removals: Sequence[str],
+    settings: IndexSettings,
+    embedder: Embedder | None,
+    report: BuildReport,
+    replace_all: bool,
+    max_age: timedelta | None,
+    index_type: str | None,
+    progress: bool,
+    require_articles: bool,
+    now: datetime,
+) -> tuple[ModelInfo, IndexType] | None:
+    prev = staged.previous_manifest
+    model: ModelInfo | None = embedder.info if embedder is not None else (prev.model if prev else None)
+    if prev is not None and embedder is not None:
+        if replace_all:
+            if (prev.model.name, prev.model.dimension) != (embedder.info.name, embedder.info.dimension):
+                # Another model: no stored vector is usable, so every article is new again.
+                staged.drop_embeddings_of_other_models(embedder.info.name)
+                staged.delete_articles(list(staged.article_states()))
+        else:
+            check_model(prev, embedder.info, Path(settings.index_dir))
+
+    states = staged.article_states()
+    body_owner: dict[str, str] = {} if replace_all else {s.body_hash: aid for aid, s in states.items()}
+    seen: set[str] = set()
+    run = _Run(staged, embedder, settings, report, now)
+    total = len(upserts) if isinstance(upserts, Sequence) else None
+    run.bar = _open_bar(progress, total)
+    cutoff = _cutoff(now, max_age)
+    found = 0
+    try:
+        for item in upserts:
+            if isinstance(item, IngestError):
+                report.failed += 1
+                report.failures.append(item.one_line())
+                continue
+            found += 1
+            art = item
+            if art.id in seen:
+                report.duplicates += 1
+                continue
+            if cutoff is not None and art.date is not None and art.date.timestamp() < cutoff:
+                report.expired += 1
+                continue
+            bh = art.body_hash
+            owner = body_owner.get(bh)
+            if owner is not None and owner != art.id:
+                report.duplicates += 1
+                continue
+            seen.add(art.id)
+            old = states.get(art.id)
+            if old is not None and old.revision_hash == art.revision_hash:
+                report.unchanged += 1
+                body_owner[bh] = art.id
+                if run.bar is not None:
+                    run.bar.update(1)
+                continue
+            if embedder is None:
+                raise ValueError("apply_changes needs an embedder to add articles")
+            if old is not None:
+                staged.delete_articles([art.id])
+                body_owner.pop(old.body_hash, None)
+                states.pop(art.id)
+            if not run.queue(art):
+                report.failed += 1
+                report.failures.append(f"{art.origin or art.id}: no sentences in the article body")
+                seen.discard(art.id)
+                if old is not None:  # the stored version was deleted: count it as removed
+                    report.removed += 1
+                continue
+            if old is not None:
+                report.replaced += 1
+            else:
+                report.added += 1
+            body_owner[bh] = art.id
+        run.flush()
+    finally:
+        if run.bar is not None:
+            run.bar.close()
+
+    if require_articles and found == 0:
+        first = f" (first: {report.failures[0]})" if report.failures else ""
+        raise IngestError(
+            "build", f"no articles found; {report.failed} input(s) failed{first}; the index was not changed"
+        )
+
+    # removals, retention, and (for build) everything not seen again
+    drop: list[str] = []
+    for aid in dict.fromkeys(removals):
+        if aid in states and aid not in seen:
+            drop.append(aid)
+        elif aid not in seen:
+            report.failed += 1
+            report.failures.append(f"{aid}: no such article in the index")
+    if replace_all:
+        drop.extend(aid for aid in states if aid not in seen and aid not in drop)
+    if cutoff is not None:
+        drop.extend(aid for aid, s in states.items()
+                    if aid not in seen and aid not in drop and s.date_ts is not None and s.date_ts < cutoff)
+    report.removed += staged.delete_articles(drop)
+
+    _, n_chunks, _ = staged.counts()
+    requested = index_type or settings.index_type
+    if (not replace_all and index_type is None and prev is not None and requested == "auto"
+            and prev.index_type in ("hnsw", "ivf")):
+        requested = prev.index_type
+    itype = resolve_index_type(requested, n_chunks, settings.approximate_above)
+    report.reused_embeddings = _distinct_inputs(staged) - report.embedded_texts
+    report.articles, report.chunks, report.sentences = staged.counts()
+    changed = staged.changed or (prev is not None and prev.index_type != itype)
+    if not changed or model is None:
+        return None
+    return model, itype
+
+
+def _distinct_inputs(staged: StagedVersion) -> int:
+    row = staged.conn.execute(
+        "SELECT COUNT(*) FROM (SELECT text_hash FROM chunks UNION SELECT text_hash FROM sentences)"
+    ).fetchone()
+    return int(row[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points used by the CLI
+
+
+def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[Article | IngestError]:
+    from index.ingest import iter_articles
+
+    return iter_articles([str(s) for s in sources], settings)  # type: ignore[arg-type]
+
+
+def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
+                progress: bool = True, index_type: str | None = None,
+                lock_timeout: float = 3.0) -> BuildReport:
+    """A new version holding exactly the articles of ``sources`` (unchanged text not re-encoded).
+
+    Raises IngestError (and leaves the current version alone) when no article was found.
+    """
+    return apply_changes(_ingest(sources, settings), (), settings, embedder, replace_all=True,
+                         index_type=index_type, progress=progress, require_articles=True,
+                         lock_timeout=lock_timeout)
+
+
+def add_to_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
+                 progress: bool = True, lock_timeout: float = 3.0) -> BuildReport:
+    """Add or update the articles of ``sources``; everything already indexed stays."""
+    return apply_changes(_ingest(sources, settings), (), settings, embedder, progress=progress,
+                         lock_timeout=lock_timeout)
+
+
+def remove_from_index(ids: Sequence[str], settings: IndexSettings,
+                      lock_timeout: float = 3.0) -> BuildReport:
+    """Remove articles by id (unknown ids are reported as failures)."""
+    if read_current(Path(settings.index_dir)) is None:
+        raise IndexNotFoundError(f"no index at {settings.index_dir}; nothing to remove")
+    return apply_changes((), ids, settings, None, lock_timeout=lock_timeout)
+
+
+__all__ = [
+    "BuildReport",
+    "add_to_index",
+    "apply_changes",
+    "build_index",
+    "chunk_input",
+    "remove_from_index",
+]
