@@ -1,0 +1,56 @@
+"""Settings of the live updater (``NEWSBOT_*`` env / ``.env``), kept apart from ``IndexSettings``.
+
+They govern how politely and how defensively we talk to other people's web servers; the
+index itself does not depend on them.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.errors import ConfigError
+
+
+def project_version() -> str:
+    """The installed newsbot version (``0`` when running from an uninstalled checkout)."""
+    try:
+        return version("newsbot")
+    except PackageNotFoundError:  # pragma: no cover - the package is installed in dev and prod
+        return "0"
+
+
+def default_user_agent() -> str:
+    """A User-Agent that names the project, so site operators can tell who is fetching."""
+    return f"newsbot/{project_version()} (+https://github.com/newsbot/newsbot)"
+
+
+class LiveSettings(BaseSettings):
+    """Timeouts, limits and politeness of feed and page fetching."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSBOT_", env_file=".env", extra="ignore")
+
+    #: Seconds allowed for one request, connect to last byte (a trickling server is cut off too).
+    fetch_timeout: float = Field(default=15.0, gt=0)
+    #: Minimum seconds between two requests to the same host.
+    politeness_delay: float = Field(default=1.0, ge=0)
+    #: Bodies larger than this are abandoned while streaming ("page larger than 10 MB").
+    max_page_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    #: Redirect hops followed before giving up (each hop is checked by the URL policy).
+    max_redirects: int = Field(default=5, ge=0)
+    user_agent: str = Field(default_factory=default_user_agent)
+    #: A failing feed or page is retried next round, then skipped for 1, 3, 7… rounds, at most this.
+    backoff_max_rounds: int = Field(default=16, ge=0)
+
+
+def load_live_settings(**overrides: object) -> LiveSettings:
+    """Settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return LiveSettings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "?"
+        raise ConfigError(f"NEWSBOT_{field.upper()}: {err.get('msg', 'invalid value')}") from None

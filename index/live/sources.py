@@ -1,0 +1,169 @@
+"""Feed URLs, feed files and article URLs as ingest sources (``newsbot index add URL``).
+
+:func:`iter_url_articles` is what ``index.ingest.iter_articles`` calls for URLs and for
+``.rss`` / ``.atom`` / ``.xml`` files. :func:`article_for_item` (one feed item → one article,
+fetching its page, falling back to the feed's own text) is shared with ``watch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from index.errors import FetchError, IngestError
+from index.live.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
+from index.live.fetch import Fetcher, FetchResult, normalize_url, same_site
+from index.live.settings import LiveSettings, load_live_settings
+from index.models import Article
+from index.settings import IndexSettings
+
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+HtmlParser = Callable[[str, str, str | None], Article]
+
+
+def _parse_html(html: str, origin: str, url: str | None) -> Article:
+    """The ingest layer's trafilatura extractor (one implementation of "HTML → article")."""
+    from index.ingest import parse_html
+
+    return parse_html(html, origin, url)
+
+
+def is_url(source: str) -> bool:
+    """Whether a source names a URL (any scheme, so ``file://`` is refused, not read as a path)."""
+    scheme = urlsplit(source).scheme.lower()
+    return "://" in source and len(scheme) > 1
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What became of one feed item.
+
+    ``article`` is None when nothing can be indexed (``error`` says why) or when the page
+    answered 304. With ``fallback`` the article is the feed's own text and ``error`` (when
+    set) says why the page was not used.
+    """
+
+    article: Article | None
+    error: IngestError | None = None
+    fallback: bool = False
+    not_modified: bool = False
+    page: FetchResult | None = None
+
+
+def page_article(page: FetchResult, item: FeedItem | None, feed: ParsedFeed | None,
+                 parse_html: HtmlParser = _parse_html) -> Article:
+    """Extract a fetched page and complete it from the feed item's metadata.
+
+    The page's canonical URL becomes the id (so one story through several feeds or tracking
+    links is one article), but only when it is on the host that served the page: a page must
+    not be able to claim another site's article id and overwrite it.
+    """
+    article = parse_html(page.text, page.url, page.url)
+    canonical = article.url
+    if not canonical or not canonical.lower().startswith(("http://", "https://")):
+        canonical = None
+    if canonical is None or not same_site(canonical, page.url):
+        canonical = page.url
+    canonical = normalize_url(canonical)
+    update: dict[str, object] = {"id": canonical, "url": canonical, "origin": page.url}
+    if item is not None:
+        if not article.title and item.title:
+            update["title"] = item.title
+        if article.date is None and item.published is not None:
+            update["date"] = item.published
+    if not article.source and feed is not None and feed.title:
+        update["source"] = feed.title
+    return article.model_copy(update=update)
+
+
+def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
+                     etag: str | None = None, last_modified: str | None = None,
+                     parse_html: HtmlParser = _parse_html) -> ItemOutcome:
+    """Fetch an item's page (as an untrusted URL) and extract it; fall back to the feed's text.
+
+    Never raises for a bad page: the outcome carries the one-line reason.
+    """
+    if not item.link:
+        where = f"{feed.url} item {item.guid or item.title or '?'!r}"
+        try:
+            art = fallback_article(item, feed)
+        except IngestError:
+            return ItemOutcome(None, IngestError(where, "item has no link and no content; skipped"))
+        return ItemOutcome(art, IngestError(where, "item has no link; indexed the feed's content instead"),
+                           fallback=True)
+    try:
+        page = fetcher.get(item.link, trusted=False, etag=etag, last_modified=last_modified,
+                           accept=PAGE_ACCEPT)
+        if page.not_modified:
+            return ItemOutcome(None, not_modified=True, page=page)
+        return ItemOutcome(page_article(page, item, feed, parse_html), page=page)
+    except IngestError as exc:
+        failure: IngestError = exc
+    try:
+        art = fallback_article(item, feed)
+    except IngestError:
+        return ItemOutcome(None, failure)
+    kind = FetchError if isinstance(failure, FetchError) else IngestError
+    return ItemOutcome(art, kind(failure.origin, f"{failure.reason}; indexed the feed's summary instead"),
+                       fallback=True)
+
+
+def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher,
+                       parse_html: HtmlParser = _parse_html) -> Iterator[Article | IngestError]:
+    """Every item of a parsed feed as an article (or a one-line error), each page fetched once."""
+    done: dict[str, Article | None] = {}
+    for item in feed.items:
+        key = item.key
+        if key in done:
+            previous = done[key]
+            if previous is not None:
+                yield previous  # the pipeline counts it as a duplicate
+            continue
+        outcome = article_for_item(item, feed, fetcher, parse_html=parse_html)
+        done[key] = outcome.article
+        if outcome.error is not None:
+            yield outcome.error
+        if outcome.article is not None:
+            yield outcome.article
+
+
+def iter_url_articles(source: str, settings: IndexSettings,
+                      live: LiveSettings | None = None) -> Iterator[Article | IngestError]:
+    """Articles from a feed URL, a feed file, or an article URL; one error line per bad input.
+
+    The URL the operator names is trusted (it may be on an intranet); the item links a feed
+    names are not (see :mod:`index.live.fetch`). Never raises for one bad input.
+    """
+    live = live or load_live_settings()
+    with Fetcher(live, allow_private=settings.allow_private_urls) as fetcher:
+        if not is_url(source):
+            path = Path(source)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                yield IngestError(source, f"cannot read feed file: {exc.strerror or exc}")
+                return
+            try:
+                feed = parse_feed(data, source)
+            except IngestError as exc:
+                yield exc
+                return
+            yield from iter_feed_articles(feed, fetcher)
+            return
+        try:
+            result = fetcher.get(source, trusted=True, accept=FEED_ACCEPT)
+        except IngestError as exc:
+            yield exc
+            return
+        try:
+            if looks_like_feed(result.content, result.content_type):
+                feed = parse_feed(result.content, source, result.content_type)
+                yield from iter_feed_articles(feed, fetcher)
+            else:
+                yield page_article(result, None, None)
+        except IngestError as exc:
+            yield exc
