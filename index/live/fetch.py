@@ -55,6 +55,8 @@ def forbidden_address(address: str) -> str | None:
         return f"unparseable address {address!r}"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return f"unspecified address {ip}"
     if ip.is_loopback:
         return f"loopback address {ip}"
     if ip.is_link_local:
