@@ -15,7 +15,8 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from retrieval.models import Answer, AnswerSentence, Passage, Suggestion
@@ -254,3 +255,52 @@ def render_passage(passage: Passage, max_len: int = MAX_MESSAGE) -> str:
         piece = split_text(only, max(budget, 16))[0]
         text = f"{head}\n\n<b>{esc(piece)}…</b>{foot}"
     return text
+
+
+def render_latest(articles: Sequence[Any]) -> list[str]:
+    """/latest: the most recently indexed articles (objects with title, url, source, date)."""
+    if not articles:
+        return ["The index holds no articles yet."]
+    units = ["<b>Latest articles</b>"]
+    units.extend(
+        "• " + cite_line(getattr(a, "title", ""), getattr(a, "url", None), getattr(a, "source", None),
+                         getattr(a, "date", None))
+        for a in articles
+    )
+    return pack(units)
+
+
+def render_about(about: Any) -> str:
+    """/about: what the index holds (an ``index.store.IndexAbout``)."""
+    sources = list(getattr(about, "sources", []) or [])
+    names = ", ".join(f"{esc(s.name or 'unknown')} ({s.articles})" for s in sources[:10])
+    if len(sources) > 10:
+        names += f" and {len(sources) - 10} more"
+    earliest, latest = getattr(about, "earliest", None), getattr(about, "latest", None)
+    span = f"{format_date(earliest)} to {format_date(latest)}" if earliest and latest else "unknown"
+    updated = getattr(about, "last_update", None)
+    lines = [
+        "<b>What I know about</b>",
+        f"Articles: {getattr(about, 'articles', 0):,} ({getattr(about, 'sentences', 0):,} sentences)",
+        f"Sources: {names or 'none'}",
+        f"Dates: {span}",
+        f"Last update: {updated:%Y-%m-%d %H:%M} UTC" if updated else "Last update: unknown",
+        f"Index version: <code>{esc(str(getattr(about, 'version', '?')))}</code>",
+    ]
+    text = "\n".join(lines)
+    return text if tg_len(text) <= MAX_MESSAGE else pack(lines)[0]
+
+
+def render_stats(snap: Any, version: str | None = None) -> str:
+    """/stats for admins (a ``bot.stats.StatsSnapshot``)."""
+    started = datetime.fromtimestamp(snap.started_at, tz=UTC)
+    lines = [
+        "<b>Since start</b> " + f"({started:%Y-%m-%d %H:%M} UTC)",
+        f"Questions served: {snap.questions}",
+        f"Unanswered: {snap.unanswered} ({snap.unanswered_share:.0%})",
+        f"Latency: p50 {snap.p50_ms:.0f} ms, p95 {snap.p95_ms:.0f} ms, p99 {snap.p99_ms:.0f} ms",
+        f"Refused (not allowed): {snap.refused}; rate-limited: {snap.rate_limited}; errors: {snap.errors}",
+    ]
+    if version:
+        lines.append(f"Index version: <code>{esc(version)}</code>")
+    return "\n".join(lines)

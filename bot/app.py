@@ -1,0 +1,323 @@
+"""Wiring: the python-telegram-bot ``Application`` with our handlers, retries and hot reload.
+
+Delivery guarantees (what "no lost and no duplicate reply" means here):
+
+* Updates: long polling confirms an update only by asking for the next offset after it was
+  handed to the application, so a getUpdates that times out or fails is simply asked again
+  and nothing is lost or processed twice. In webhook mode Telegram redelivers until we answer.
+* Replies: a request that Telegram refused with 5xx, or that never reached it (connection
+  refused/reset before sending, connect or pool timeout), is retried with bounded exponential
+  backoff (:class:`RetryingRequest`); a 429 is retried after its ``retry_after`` by
+  ``AIORateLimiter``. A request that *was sent* but whose answer timed out is retried only
+  for idempotent methods (chat actions, edits, callback answers, getters). ``sendMessage`` is
+  not resent then: Telegram may already have delivered it and the Bot API has no idempotency
+  key, so resending could duplicate the reply. Such sends are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from telegram import BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+from bot import handlers as h
+from bot.history import ChatHistory
+from bot.ratelimit import SlidingWindowLimiter
+from bot.settings import BotSettings
+from retrieval.models import Turn
+
+log = logging.getLogger("newsbot.bot")
+
+#: Methods whose repetition has no visible effect, so retrying after an ambiguous timeout
+#: (request sent, no answer) is safe. Everything else is retried only when Telegram surely
+#: did not act on it.
+IDEMPOTENT_METHODS = frozenset({
+    "getMe", "getUpdates", "getMyCommands", "getWebhookInfo", "getChat", "sendChatAction",
+    "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery", "setMyCommands",
+    "deleteWebhook", "setWebhook", "deleteMyCommands",
+})
+#: Requests that do not post a message: Telegram's per-chat message flood limits do not
+#: apply, so they skip the shared message limiter (but still honour 429 RetryAfter).
+UNLIMITED_METHODS = frozenset({"sendChatAction", "answerCallbackQuery", "getMe", "getUpdates",
+                               "setMyCommands", "deleteWebhook", "setWebhook", "getMyCommands"})
+
+
+def _surely_not_sent(exc: BaseException) -> bool:
+    """True when the request cannot have reached Telegram's logic."""
+    cause = exc.__cause__
+    return isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout,
+                              httpx.WriteError, httpx.UnsupportedProtocol))
+
+
+class RetryingRequest(HTTPXRequest):
+    """HTTPXRequest that retries transient failures with bounded exponential backoff.
+
+    5xx answers and failures before the request was sent are retried for every method;
+    timeouts after sending only for :data:`IDEMPOTENT_METHODS` (see the module doc).
+    """
+
+    def __init__(self, *args: Any, max_retries: int = 4, base_delay: float = 0.25, max_delay: float = 5.0,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+
+    def _delay(self, attempt: int) -> float:
+        # Full jitter: many chats failing at once must not retry in lockstep.
+        return random.uniform(0.5, 1.0) * min(self.max_delay, self.base_delay * 2**attempt)
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        api_method = url.rsplit("/", 1)[-1]
+        attempt = 0
+        while True:
+            try:
+                code, payload = await super().do_request(
+                    url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+                )
+            except (TimedOut, NetworkError) as exc:
+                retry = _surely_not_sent(exc) or api_method in IDEMPOTENT_METHODS
+                if not retry or attempt >= self.max_retries:
+                    raise
+                log.warning("%s failed (%s); retry %d/%d", api_method, type(exc.__cause__ or exc).__name__,
+                            attempt + 1, self.max_retries)
+            else:
+                if code < 500 or attempt >= self.max_retries:
+                    return code, payload
+                log.warning("%s answered HTTP %d; retry %d/%d", api_method, code, attempt + 1,
+                            self.max_retries)
+            await asyncio.sleep(self._delay(attempt))
+            attempt += 1
+
+
+class FloodLimiter(AIORateLimiter):
+    """AIORateLimiter for messages only; other requests just get its RetryAfter handling.
+
+    Without this, "typing…" actions and callback answers would eat the 30 messages/second
+    budget that Telegram applies to messages.
+    """
+
+    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any], endpoint: str,
+                              data: dict[str, Any], rate_limit_args: int | None) -> Any:
+        if endpoint in UNLIMITED_METHODS:
+            data = {k: v for k, v in data.items() if k != "chat_id"}
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
+class RedactToken(logging.Filter):
+    """Replaces the bot token in every log record (URLs in library logs contain it)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token:
+            msg = record.getMessage()
+            if self.token in msg:
+                record.msg = msg.replace(self.token, "<token>")
+                record.args = ()
+            if record.exc_info and record.exc_info[1] is not None and self.token in str(record.exc_info[1]):
+                text = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = text.replace(self.token, "<token>")
+        return True
+
+
+def configure_logging(settings: BotSettings) -> None:
+    """Log to stderr; httpx (which logs request URLs, token included) only from WARNING."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(settings.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    redact = RedactToken(settings.token)
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactToken) for f in handler.filters):
+            handler.addFilter(redact)
+
+
+def make_services(settings: BotSettings, answerer: Any) -> h.BotServices:
+    return h.BotServices(
+        settings=settings,
+        answerer=answerer,
+        executor=ThreadPoolExecutor(max_workers=settings.answer_workers, thread_name_prefix="answer"),
+        history=ChatHistory[Turn](settings.history_turns, settings.history_max_age_seconds),
+        limiter=SlidingWindowLimiter(settings.rate_limit_per_user, settings.rate_limit_window_seconds),
+    )
+
+
+async def reload_loop(svc: h.BotServices) -> None:
+    """Every few seconds, swap to a newer published index (the check is a cheap file read).
+
+    Runs in a worker thread: opening a version reads FAISS files. Questions in flight finish
+    on the version they started with; a failure is logged and retried next round.
+    """
+    while True:
+        await asyncio.sleep(svc.settings.reload_interval_seconds)
+        try:
+            if await asyncio.to_thread(svc.answerer.reload_if_newer):
+                log.info("now answering from index version %s", svc.answerer.reader.version)
+        except Exception:
+            log.exception("index reload failed; still answering from version %s",
+                          getattr(svc.answerer.reader, "version", "?"))
+
+
+async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Register the commands (admins see theirs too) and start the reload loop."""
+    svc: h.BotServices = app.bot_data[h.SERVICES_KEY]
+    await app.bot.set_my_commands(h.PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
+    for admin in sorted(svc.settings.admin_user_ids):
+        try:
+            await app.bot.set_my_commands(h.PUBLIC_COMMANDS + h.ADMIN_COMMANDS,
+                                          scope=BotCommandScopeChat(admin))
+        except TelegramError as exc:  # the admin has not started a chat with the bot yet
+            log.warning("could not register admin commands for user %s: %s", admin, exc)
+    app.bot_data["reload_task"] = asyncio.create_task(reload_loop(svc), name="newsbot-reload")
+
+
+async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    task = app.bot_data.pop("reload_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    svc: h.BotServices = app.bot_data[h.SERVICES_KEY]
+    svc.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_application(settings: BotSettings, answerer: Any) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bot, ready for ``run_polling``/``run_webhook`` (or :func:`running` in tests)."""
+    timeout = settings.request_timeout_seconds
+    request = RetryingRequest(
+        connection_pool_size=64, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
+        pool_timeout=timeout, max_retries=settings.max_retries,
+    )
+    # getUpdates gets its own connection and no retry wrapper: the Updater loop retries it.
+    updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout)
+    app = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .request(request)
+        .get_updates_request(updates_request)
+        .rate_limiter(FloodLimiter(overall_max_rate=settings.max_messages_per_second,
+                                   max_retries=settings.max_retries))
+        .concurrent_updates(True)
+        .job_queue(None)
+        .post_init(post_init)
+        .post_stop(post_stop)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    app.bot_data[h.SERVICES_KEY] = make_services(settings, answerer)
+
+    app.add_handler(TypeHandler(Update, h.gatekeeper), group=-1)
+    app.add_handler(CommandHandler("start", h.cmd_start))
+    app.add_handler(CommandHandler("help", h.cmd_help))
+    app.add_handler(CommandHandler("ask", h.cmd_ask))
+    app.add_handler(CommandHandler("latest", h.cmd_latest))
+    app.add_handler(CommandHandler("about", h.cmd_about))
+    app.add_handler(CommandHandler("stats", h.cmd_stats))
+    app.add_handler(CommandHandler("reload", h.cmd_reload))
+    text = filters.UpdateType.MESSAGE & filters.TEXT
+    app.add_handler(MessageHandler(text & ~filters.COMMAND & filters.ChatType.PRIVATE, h.on_private_text))
+    app.add_handler(MessageHandler(text & ~filters.COMMAND & filters.ChatType.GROUPS, h.on_group_text))
+    app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, h.cmd_unknown))
+    app.add_handler(CallbackQueryHandler(h.on_callback))
+    app.add_error_handler(h.on_error)
+    return app
+
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    app: Application[Any, Any, Any, Any, Any, Any], poll_timeout: float = 1.0
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    """Run the bot with long polling inside an existing event loop (tests, the bench).
+
+    ``run_polling`` owns the loop and signals; this does the same steps, hooks included.
+    """
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=timedelta(seconds=poll_timeout),
+                                    allowed_updates=ALLOWED_UPDATES)
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        if app.post_stop:
+            await app.post_stop(app)
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+
+
+def webhook_kwargs(settings: BotSettings) -> dict[str, Any]:
+    """Arguments of ``run_webhook``/``start_webhook`` from the settings.
+
+    The local path is the public URL's path, so a reverse proxy can forward it unchanged;
+    PTB rejects (403) every request without the right ``X-Telegram-Bot-Api-Secret-Token``.
+    """
+    from urllib.parse import urlsplit
+
+    assert settings.webhook_url and settings.webhook_secret_token
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": settings.webhook_secret_token.get_secret_value(),
+        "allowed_updates": ALLOWED_UPDATES,
+    }
+
+
+def run(settings: BotSettings, answerer: Any) -> None:
+    """Run until interrupted: long polling, or a webhook server when ``mode=webhook``."""
+    configure_logging(settings)
+    app = build_application(settings, answerer)
+    if settings.mode == "webhook":
+        log.info("webhook mode: listening on %s:%d, public URL %s", settings.webhook_listen,
+                 settings.webhook_port, settings.webhook_url)
+        app.run_webhook(**webhook_kwargs(settings), bootstrap_retries=-1)
+    else:
+        log.info("long polling (index %s)", getattr(answerer, "index_dir", "?"))
+        app.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1)

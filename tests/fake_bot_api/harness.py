@@ -1,0 +1,94 @@
+"""Shared by the bot tests and the load bench: fixture articles, index building, a running bot.
+
+The bot runs for real (python-telegram-bot's Application and HTTPXRequest) against the fake
+Bot API server of ``tests/botapi_server.py`` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from fake_bot_api.server import FakeBotApi
+
+from bot.app import build_application, running
+from bot.settings import BotSettings
+from index.embedding import Embedder
+from index.models import Article
+from index.pipeline import apply_changes
+from index.settings import IndexSettings
+
+LONG_NAMES = ", ".join(f"delegate number {i} from the northern province of Arvenia" for i in range(40))
+
+ARTICLES: list[dict[str, Any]] = [
+    dict(id="flood-1", title="Floods kill 42 in Riverton", source="Valley Times", date="2024-03-04T10:00:00Z",
+         url="https://news.example/riverton-floods",
+         body="Heavy floods struck the town of Riverton on Monday after three days of rain. At least 42 people "
+              "were killed in the floods, officials said. Of the dead, 30 were civilians and 12 were rescue "
+              "workers. The river rose by four metres overnight. Relief agencies set up shelters in the "
+              "school gym. The army sent two helicopters to the valley."),
+    dict(id="xss-1", title='Hackers hide <script> tags & "quotes" in AT&T pages', source="Tech <Weekly> & Co",
+         date="2024-03-05T09:00:00Z", url="https://news.example/att?a=1&b=2",
+         body='Security researchers found that hackers inserted <script>alert("pwned")</script> into AT&T '
+              "support pages. The malicious code stole passwords & cookies from visitors. AT&T said the pages "
+              "were fixed within hours."),
+    dict(id="election-1", title="Mayor re-elected in Lakeside", source="Lakeside Courier",
+         date="2024-02-20T08:00:00Z", url="https://news.example/lakeside-mayor",
+         body="Mayor Jane Holm won re-election in Lakeside on Sunday with 61 percent of the vote. Turnout was "
+              "48 percent, the election office said. Holm promised to build a new bridge over the harbour."),
+    dict(id="football-1", title="United win the cup final", source="Sport Daily", date="2024-01-15T20:00:00Z",
+         body="United beat City 3-1 in the cup final at Wembley on Saturday. Striker Tom Reyes scored twice in "
+              "the second half. It was United's first cup win in nine years."),
+    dict(id="summit-1", title="Arvenia summit delegates named", source="Congress Wire",
+         date="2024-03-01T12:00:00Z", url="https://news.example/arvenia-summit",
+         body=f"The Arvenia summit delegates list includes {LONG_NAMES}. "
+              f"The Arvenia summit delegates list also includes {LONG_NAMES.replace('northern', 'southern')}. "
+              f"The Arvenia summit delegates list finally includes {LONG_NAMES.replace('northern', 'eastern')}."),
+]
+
+#: Added by the hot-reload test from another process.
+NEW_ARTICLE: dict[str, Any] = dict(
+    id="volcano-1", title="Volcano erupts near Kestrel Bay", source="Island News", date="2024-03-06T07:00:00Z",
+    url="https://news.example/kestrel-volcano",
+    body="Mount Orrin erupted near Kestrel Bay on Wednesday morning. About 3,000 residents of Kestrel Bay were "
+         "evacuated by ferry. Ash fell on the harbour for six hours.",
+)
+
+
+def write_jsonl(path: Path, articles: Sequence[dict[str, Any]]) -> Path:
+    path.write_text("\n".join(json.dumps(a) for a in articles) + "\n", encoding="utf-8")
+    return path
+
+
+def build_test_index(index_dir: Path, embedder: Embedder, articles: Sequence[dict[str, Any]] = ARTICLES,
+                     model: str = "hashing-test") -> Path:
+    """A published index of ``articles`` (built in-process, as ``newsbot index build`` would)."""
+    settings = IndexSettings(index_dir=index_dir, model=model)
+    apply_changes([Article(**a) for a in articles], (), settings, embedder, replace_all=True,
+                  require_articles=True)
+    return index_dir
+
+
+def bot_settings(server: FakeBotApi, **overrides: Any) -> BotSettings:
+    """Settings pointing at the fake server, ignoring any ``.env`` of the developer."""
+    values: dict[str, Any] = dict(
+        bot_token=server.token,
+        api_base_url=server.base_url,
+        request_timeout_seconds=2.0,
+        reload_interval_seconds=0.5,
+        max_retries=3,
+    )
+    values.update(overrides)
+    return BotSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def bot_running(answerer: Any, **overrides: Any) -> AsyncIterator[tuple[FakeBotApi, Any]]:
+    """The fake server and the real bot, polling it; both stopped on exit."""
+    async with FakeBotApi() as server:
+        app = build_application(bot_settings(server, **overrides), answerer)
+        async with running(app, poll_timeout=0.5):
+            yield server, app
