@@ -1,0 +1,61 @@
+"""Turning sources (folders, files, URLs, feeds) into Articles.
+
+``iter_articles`` is the one entry point: it yields an Article for each article found and
+an IngestError for each input it had to skip (naming the file, line and reason), and never
+raises for one bad input, so one broken file does not stop a build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from index.errors import IngestError
+from index.ingest.dates import parse_date
+from index.ingest.files import FEED_SUFFIXES, SUPPORTED_SUFFIXES, iter_file, suffix_of, walk_folder
+from index.ingest.html import parse_html
+from index.ingest.plaintext import parse_plaintext
+from index.ingest.records import record_to_article
+from index.ingest.remote import is_url, iter_remote
+from index.models import Article
+from index.settings import IndexSettings
+
+__all__ = [
+    "iter_articles",
+    "parse_date",
+    "parse_html",
+    "parse_plaintext",
+    "record_to_article",
+]
+
+
+def _iter_path(path: Path, settings: IndexSettings, origin: str) -> Iterator[Article | IngestError]:
+    if suffix_of(path) in FEED_SUFFIXES:
+        yield from iter_remote(origin, settings)
+    else:
+        yield from iter_file(path, settings.max_file_bytes, origin)
+
+
+def iter_articles(sources: Sequence[str], settings: IndexSettings) -> Iterator[Article | IngestError]:
+    """Articles of every source, in order; an IngestError for each input that was skipped.
+
+    A source is a URL (feed or article page), a folder (searched recursively; files of
+    unsupported types inside it are skipped silently) or a file (.txt/.md scrapes,
+    .html pages, .json, .jsonl, and .rss/.atom/.xml feeds). A named file of an unsupported
+    type, or a path that does not exist, is reported and the other sources still ingested.
+    """
+    for source in sources:
+        source = str(source)
+        if is_url(source):
+            yield from iter_remote(source, settings)
+            continue
+        path = Path(source).expanduser()
+        if path.is_dir():
+            for file in walk_folder(path):
+                yield from _iter_path(file, settings, str(file))
+        elif not path.exists():
+            yield IngestError(source, "no such file or directory")
+        elif suffix_of(path) not in SUPPORTED_SUFFIXES:
+            yield IngestError(source, f"unsupported file type {path.suffix or '(no extension)'!r}")
+        else:
+            yield from _iter_path(path, settings, source)

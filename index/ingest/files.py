@@ -1,0 +1,150 @@
+"""Finding input files and reading them safely: size limit before reading, binary and
+encoding checks, one IngestError per bad file (or JSONL line), never an exception.
+
+This is the I/O edge of ingestion; the parsers it calls are pure functions of text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from index.errors import IngestError
+from index.ingest.html import parse_html
+from index.ingest.plaintext import parse_plaintext
+from index.ingest.records import iter_json_document, parse_jsonl_line
+from index.models import Article
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+JSON_SUFFIXES = frozenset({".json"})
+JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+#: Handled by ``index.live`` (see ``index.ingest.remote``).
+FEED_SUFFIXES = frozenset({".rss", ".atom", ".xml"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES
+
+
+def suffix_of(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def walk_folder(folder: Path) -> Iterator[Path]:
+    """Supported files under ``folder``, recursively, sorted, hidden files and folders skipped.
+
+    Sorted so two builds of the same folder see articles in the same order (same ids,
+    same report); unsupported files are skipped silently (folders hold images, notes...).
+    """
+    for root, dirs, files in os.walk(folder, onerror=None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            if suffix_of(path) in SUPPORTED_SUFFIXES:
+                yield path
+
+
+def _human(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_limited(path: Path, origin: str, max_bytes: int) -> bytes:
+    """The file's bytes; IngestError if it is missing, unreadable, empty or over the limit.
+
+    The size is checked before reading, so a 50 MB dump is refused without loading it.
+    """
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(
+                origin, f"file too large ({_human(size)} > {_human(max_bytes)}, NEWSBOT_MAX_FILE_BYTES)"
+            )
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except IsADirectoryError:
+        raise IngestError(origin, "is a directory") from None
+    except OSError as exc:
+        raise IngestError(origin, f"unreadable file ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # grew while we looked
+        raise IngestError(origin, f"file too large (> {_human(max_bytes)}, NEWSBOT_MAX_FILE_BYTES)")
+    if not data.strip():
+        raise IngestError(origin, "empty file")
+    return data
+
+
+def decode_text(data: bytes, origin: str, line: int | None = None) -> str:
+    """UTF-8 text (BOM allowed; UTF-16 with a BOM too); IngestError naming the bad byte.
+
+    Plain text and JSON have no charset declaration to trust, so undecodable bytes are
+    reported rather than guessed at.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise IngestError(origin, f"invalid UTF-16 at byte {exc.start}", line) from None
+    if b"\x00" in data:
+        raise IngestError(origin, "binary file (NUL bytes), not text", line)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(origin, f"invalid UTF-8 at byte {exc.start}", line) from None
+
+
+def iter_jsonl(data: bytes, origin: str) -> Iterator[Article | IngestError]:
+    """One article per line; a bad line (JSON, encoding, fields) is reported and skipped."""
+    try:
+        text = decode_text(data, origin)
+    except IngestError:
+        yield from _iter_jsonl_bytes(data, origin)
+        return
+    # split on "\n" only: U+2028 and friends may appear unescaped inside JSON strings
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if raw.strip():
+            try:
+                yield parse_jsonl_line(raw, origin, number)
+            except IngestError as err:
+                yield err
+
+
+def _iter_jsonl_bytes(data: bytes, origin: str) -> Iterator[Article | IngestError]:
+    """Slow path for a file with undecodable bytes: decode line by line to name the bad lines."""
+    offset = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        start, offset = offset, offset + len(raw) + 1
+        if not raw.strip():
+            continue
+        if b"\x00" in raw:
+            yield IngestError(origin, "binary data (NUL bytes)", number)
+            continue
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            yield IngestError(origin, f"invalid UTF-8 at byte {start + exc.start}", number)
+            continue
+        try:
+            yield parse_jsonl_line(line, origin, number)
+        except IngestError as err:
+            yield err
+
+
+def iter_file(path: Path, max_bytes: int, origin: str | None = None) -> Iterator[Article | IngestError]:
+    """Articles of one local file of a supported (non-feed) type."""
+    origin = origin or str(path)
+    suffix = suffix_of(path)
+    try:
+        data = read_limited(path, origin, max_bytes)
+        if suffix in HTML_SUFFIXES:
+            yield parse_html(data, origin)
+        elif suffix in JSONL_SUFFIXES:
+            yield from iter_jsonl(data, origin)
+        elif suffix in JSON_SUFFIXES:
+            yield from iter_json_document(decode_text(data, origin), origin)
+        elif suffix in TEXT_SUFFIXES:
+            yield parse_plaintext(decode_text(data, origin), origin)
+        else:
+            yield IngestError(origin, "unsupported file type")
+    except IngestError as err:
+        yield err

@@ -1,0 +1,136 @@
+"""HTML pages to Articles via trafilatura (main-text extraction), plus the head metadata it
+does not give us exactly: the ``<link rel=canonical>`` URL (the article's identity, so a
+page fetched with tracking parameters and the same page saved to disk are one article) and
+the full ``article:published_time`` timestamp (trafilatura keeps only the day).
+
+``parse_html`` is pure (markup in, Article out) and is reused for pages fetched by
+``index.live``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Any
+from urllib.parse import urljoin
+
+import trafilatura
+from lxml import html as lxml_html
+
+from index.errors import IngestError
+from index.ingest.dates import parse_date
+from index.ingest.lines import classify
+from index.models import Article, article_id_for
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_PUBLISHED_META = (
+    "article:published_time", "og:published_time", "datePublished", "date", "pubdate",
+    "publish-date", "publish_date", "parsely-pub-date", "sailthru.date", "dc.date", "DC.date.issued",
+)
+
+
+def decode_html(data: bytes) -> str:
+    """Bytes of a page as text: BOM, then ``<meta charset>``, then UTF-8, then Windows-1252
+    (what browsers assume for undeclared legacy pages)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace").lstrip("\ufeff")
+    m = _META_CHARSET.search(data[:8192])
+    if m:
+        try:
+            declared = codecs.lookup(m.group(1).decode("ascii")).name
+        except (LookupError, UnicodeDecodeError):
+            declared = None
+        if declared:
+            # pages that declare latin-1 are almost always really windows-1252
+            declared = "cp1252" if declared in ("latin_1", "iso8859-1", "ascii") else declared
+            return data.decode(declared, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _head_value(tree: Any, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        for attr in ("property", "name", "itemprop"):
+            values = tree.xpath(f"//meta[@{attr}=$n]/@content", n=name)
+            for value in values:
+                if value and value.strip():
+                    return str(value).strip()
+    return None
+
+
+def _canonical_url(tree: Any, base: str | None) -> str | None:
+    hrefs = tree.xpath(
+        "//link[contains(concat(' ', normalize-space(translate(@rel, 'CANONICAL', 'canonical')), ' '),"
+        " ' canonical ')]/@href"
+    )
+    href = next((str(h).strip() for h in hrefs if str(h).strip()), None) or _head_value(tree, ("og:url",))
+    if not href:
+        return base
+    absolute = urljoin(base, href) if base else href
+    return absolute if absolute.startswith(("http://", "https://")) else base
+
+
+def _clean_text(text: str, title: str) -> tuple[str, str | None, str | None]:
+    """Main text with page chrome lines dropped, as paragraphs separated by blank lines.
+
+    Returns (body, byline, date line) where the last two were found among the text lines.
+    """
+    paragraphs: list[str] = []
+    byline: str | None = None
+    date_text: str | None = None
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if not line or line == title:
+            continue
+        info = classify(line)
+        if info.kind == "content":
+            paragraphs.append(line)
+        elif info.kind in ("byline", "meta") and info.byline and byline is None:
+            byline = info.byline
+        elif info.kind == "date" and date_text is None:
+            date_text = line
+    return "\n\n".join(paragraphs), byline, date_text
+
+
+def parse_html(html: str | bytes, origin: str, url: str | None = None) -> Article:
+    """One article page as an Article; raises IngestError when no article text is found.
+
+    ``url`` is where the page was fetched from (None for files); the page's canonical URL,
+    when it declares one, becomes the article URL and therefore its id.
+    """
+    text = decode_html(html) if isinstance(html, bytes) else html
+    text = _XML_DECL.sub("", text, count=1)
+    if not text.strip():
+        raise IngestError(origin, "empty page")
+    try:
+        tree = lxml_html.document_fromstring(text)
+    except (ValueError, lxml_html.etree.ParserError) as exc:
+        raise IngestError(origin, f"unparseable HTML ({exc})") from None
+    canonical = _canonical_url(tree, url)
+    published = parse_date(_head_value(tree, _PUBLISHED_META))
+    doc = trafilatura.bare_extraction(
+        tree, url=canonical, with_metadata=True, include_comments=False, include_tables=False,
+        as_dict=True,
+    )
+    if not isinstance(doc, dict) or not doc.get("text"):
+        raise IngestError(origin, "no extractable article text")
+    title = " ".join(str(doc.get("title") or "").split())
+    body, text_byline, date_line = _clean_text(str(doc["text"]), title)
+    if not body:
+        raise IngestError(origin, "no extractable article text")
+    date = published or parse_date(doc.get("date")) or parse_date(date_line)
+    return Article(
+        id=article_id_for(None, canonical, body),
+        title=title,
+        body=body,
+        date=date,
+        url=canonical,
+        source=doc.get("sitename") or doc.get("hostname") or None,
+        byline=doc.get("author") or text_byline or None,
+        origin=origin,
+    )

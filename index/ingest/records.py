@@ -1,0 +1,134 @@
+"""JSON objects to Articles: the field names real dumps and APIs use, mapped onto one model.
+
+Pure functions: a parsed JSON value and an origin string in, an Article out (or an
+IngestError naming the missing field). File reading and line numbering live in
+``index.ingest.files``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from index.errors import IngestError
+from index.ingest.dates import parse_date
+from index.models import Article, article_id_for
+
+ID_FIELDS = ("id", "guid", "uuid")
+TITLE_FIELDS = ("title", "headline", "name")
+BODY_FIELDS = ("body", "text", "content", "article", "article_body", "articleBody", "full_text")
+DATE_FIELDS = ("date", "published", "published_at", "publishedAt", "pubDate", "datetime",
+               "date_published", "datePublished", "created_at")
+URL_FIELDS = ("url", "link", "canonical_url", "canonicalUrl")
+SOURCE_FIELDS = ("source", "site", "publisher", "site_name", "source_name")
+AUTHOR_FIELDS = ("author", "byline", "authors", "creator")
+#: Keys under which a JSON document wraps its list of articles ({"articles": [...]}).
+CONTAINER_FIELDS = ("articles", "items", "data", "results", "records")
+
+_MISSING_BODY = "no body/text/content field"
+
+
+def _first(record: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = record.get(name)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _name_of(value: Any) -> str | None:
+    """A display string from a string, a {"name": ...} object, or a list of either."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return " ".join(value.split()) or None
+    if isinstance(value, Mapping):
+        return _name_of(value.get("name") or value.get("title"))
+    if isinstance(value, list):
+        names = [n for n in (_name_of(v) for v in value) if n]
+        return ", ".join(names) or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _text_of(value: Any) -> str | None:
+    """Body text from a string or a list of paragraph strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "\n\n".join(v.strip() for v in value if v.strip())
+    return None
+
+
+def clean_body(text: str) -> str:
+    """Line endings unified and outer whitespace dropped; otherwise the text is kept as given,
+    since sentence offsets point into it."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
+
+
+def record_to_article(record: Any, origin: str, line: int | None = None) -> Article:
+    """One JSON object as an Article; raises IngestError naming the origin (and line)."""
+    if not isinstance(record, Mapping):
+        raise IngestError(origin, f"expected a JSON object, got {type(record).__name__}", line)
+    raw_body = _first(record, BODY_FIELDS)
+    if raw_body is None:
+        raise IngestError(origin, _MISSING_BODY, line)
+    body = _text_of(raw_body)
+    if body is None:
+        raise IngestError(origin, f"body field is not text ({type(raw_body).__name__})", line)
+    body = clean_body(body)
+    if not body:
+        raise IngestError(origin, "empty body", line)
+    url = _name_of(_first(record, URL_FIELDS))
+    given = _first(record, ID_FIELDS)
+    given_id = str(given) if isinstance(given, str | int) and not isinstance(given, bool) else None
+    return Article(
+        id=article_id_for(given_id, url, body),
+        title=_name_of(_first(record, TITLE_FIELDS)) or "",
+        body=body,
+        date=parse_date(_first(record, DATE_FIELDS)),
+        url=url,
+        source=_name_of(_first(record, SOURCE_FIELDS)),
+        byline=_name_of(_first(record, AUTHOR_FIELDS)),
+        origin=f"{origin}:{line}" if line is not None else origin,
+    )
+
+
+def parse_jsonl_line(text: str, origin: str, line: int) -> Article:
+    """One JSONL line; a malformed line raises IngestError naming the line and the JSON error."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(origin, f"invalid JSON ({exc.msg} at column {exc.colno})", line) from None
+    return record_to_article(record, origin, line)
+
+
+def iter_json_document(text: str, origin: str) -> Iterator[Article | IngestError]:
+    """A .json file: one article object, a list of them, or {"articles": [...]}.
+
+    Items of a list are named ``path[3]`` (from 1) in origins and reasons.
+    """
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield IngestError(origin, f"invalid JSON ({exc.msg})", exc.lineno)
+        return
+    if isinstance(doc, Mapping) and _first(doc, BODY_FIELDS) is None:
+        inner = _first(doc, CONTAINER_FIELDS)
+        if isinstance(inner, list):
+            doc = inner
+    if not isinstance(doc, list):
+        try:
+            yield record_to_article(doc, origin)
+        except IngestError as err:
+            yield err
+        return
+    if not doc:
+        yield IngestError(origin, "no articles (empty list)")
+    for i, item in enumerate(doc, start=1):
+        try:
+            yield record_to_article(item, f"{origin}[{i}]")
+        except IngestError as err:
+            yield err

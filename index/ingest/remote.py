@@ -1,0 +1,24 @@
+"""URLs and feed files belong to ``index.live``; this is the one place that hands them over."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from index.errors import IngestError
+from index.models import Article
+from index.settings import IndexSettings
+
+
+def is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def iter_remote(source: str, settings: IndexSettings) -> Iterator[Article | IngestError]:
+    """Articles of a feed/article URL or a feed file, via ``index.live`` (imported lazily:
+    it pulls in the HTTP client, and a build without it still indexes local files)."""
+    try:
+        from index.live.sources import iter_url_articles
+    except ImportError:
+        yield IngestError(source, "feeds and URLs are not supported in this build")
+        return
+    yield from iter_url_articles(source, settings)
