@@ -1,0 +1,426 @@
+"""``Answerer``: question in, cited sentences (or "I don't know") out.
+
+Per question the work is deliberately small: one query encode (the only model call), four
+top-k searches (FAISS and BM25, over chunks and over sentences), a few SQLite fetches, and
+numpy over ~100 candidate sentences whose vectors were stored at index time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time as dtime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from index.embedding import Embedder, load_embedder
+from index.errors import NewsbotError
+from index.lexical import tokenize
+from index.models import Article, Sentence
+from index.settings import load_index_settings
+from retrieval import scoring
+from retrieval.fusion import ranks, rrf
+from retrieval.models import (
+    Answer,
+    AnswerSentence,
+    Filters,
+    Passage,
+    PassageSentence,
+    Suggestion,
+    Turn,
+)
+from retrieval.query import merge_filters, parse_time_words, resolve_followup
+from retrieval.settings import RetrievalSettings, load_retrieval_settings
+
+if TYPE_CHECKING:
+    from index.store import IndexReader
+else:  # the store is imported lazily so the answer logic can run on a MemoryReader
+    IndexReader = Any
+
+
+class Retrieval:
+    """What the searches returned for one question (kept for benchmarks and debugging)."""
+
+    def __init__(self) -> None:
+        self.dense_chunks: list[tuple[int, float]] = []
+        self.bm25_chunks: list[tuple[int, float]] = []
+        self.dense_sentences: list[tuple[int, float]] = []
+        self.bm25_sentences: list[tuple[int, float]] = []
+        self.fused_chunks: list[int] = []
+        self.fused_chunk_scores: dict[int, float] = {}
+        self.qvec: np.ndarray = np.zeros(0, dtype=np.float32)
+        self.timings: dict[str, float] = {}
+
+
+def _day_bounds(f: Filters) -> tuple[datetime | None, datetime | None]:
+    """Inclusive day range → aware datetimes [since 00:00, until 23:59:59.999999] UTC."""
+    since = datetime.combine(f.since, dtime.min, tzinfo=UTC) if f.since else None
+    until = datetime.combine(f.until, dtime.max, tzinfo=UTC) if f.until else None
+    return since, until
+
+
+class Answerer:
+    """Answers questions from one index directory; load once, ask many times (thread-safe)."""
+
+    def __init__(
+        self,
+        index_dir: str | Path,
+        settings: RetrievalSettings | None = None,
+        embedder: Embedder | None = None,
+        reader: IndexReader | None = None,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.settings = settings or load_retrieval_settings()
+        if embedder is None:
+            isettings = load_index_settings()
+            embedder = load_embedder(isettings.model, isettings.torch_threads)
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._reader: IndexReader = reader if reader is not None else self._open()
+        self._idf_cache: dict[str, float] = {}
+
+    # -- index lifecycle -------------------------------------------------------------------
+
+    def _open(self) -> IndexReader:
+        from index.store import IndexReader as Reader
+
+        return Reader.open(self.index_dir, expected_model=self.embedder.info)
+
+    @property
+    def reader(self) -> IndexReader:
+        return self._reader
+
+    def reload_if_newer(self) -> bool:
+        """Reopen the index when a newer version was published; True when it swapped.
+
+        The swap is one attribute assignment under a lock: a question already running keeps
+        the reader it started with (its version's files stay on disk), new ones get the new one.
+        """
+        if not self._reader.newer_version_available():
+            return False
+        with self._lock:
+            if not self._reader.newer_version_available():
+                return False
+            fresh = self._open()
+            self._reader = fresh
+            self._idf_cache = {}
+        return True
+
+    # -- asking ----------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] | None = None,
+        filters: Filters | None = None,
+        now: datetime | None = None,
+    ) -> Answer:
+        """The answer to ``question``, resolving a follow-up against ``history``."""
+        t0 = time.perf_counter()
+        reader = self._reader  # one reader for the whole question, even if a reload happens
+        s = self.settings
+        question = " ".join(question.split())
+        res = resolve_followup(question, list(history) if history else None)
+        words = parse_time_words(question, now) if s.time_words else None
+        applied = merge_filters(filters, words) if words else (filters or Filters())
+        notes: list[str] = []
+        if not question:
+            return Answer(question=question, answered=False, confidence=0.0, notes=["empty question"])
+
+        allowed_chunks, allowed_sents = self._allowed(reader, applied)
+        explicit_dates = filters is not None and (filters.since or filters.until)
+        if (
+            allowed_chunks is not None and allowed_chunks.size == 0
+            and words is not None and (words.since or words.until) and not explicit_dates
+        ):
+            # "this week" but nothing is dated this week: answer from everything, and say so.
+            notes.append(f"nothing dated '{words.matched}'; searched all articles")
+            applied = merge_filters(filters, parse_time_words("", now))
+            allowed_chunks, allowed_sents = self._allowed(reader, applied)
+        if allowed_chunks is not None and allowed_chunks.size == 0:
+            notes.append("no article matches the filters")
+            return Answer(
+                question=question, answered=False, confidence=0.0, resolved_question=res.resolved,
+                filters=applied, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1000,
+                index_version=reader.version,
+            )
+
+        q = res.query_info()
+        r = self.retrieve(res.resolved, allowed_chunks, allowed_sents, reader=reader)
+        t_score = time.perf_counter()
+        cands, vecs, prev_vecs, articles, sent_by_id = self._candidates(reader, r, set(res.prefer_articles))
+        r.timings["fetch_ms"] = (time.perf_counter() - t_score) * 1000
+        t_score = time.perf_counter()
+        idf = self._idf(reader, q.terms + q.context_terms)
+        recency = 0.5 if (words is not None and words.latest) else 0.05
+        scored = scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf, recency=recency)
+        conf = scoring.confidence(scored)
+        answered = bool(scored.order) and conf >= s.confidence_threshold
+        chosen = scoring.select(scored, s.max_sentences, s.relative_keep)
+        alt = scoring.select(scored, s.max_alternatives, 0.0, skip=len(chosen)) if scored.order else []
+        r.timings["score_ms"] = (time.perf_counter() - t_score) * 1000
+
+        def cite(i: int) -> AnswerSentence:
+            c = scored.candidates[i]
+            a = articles[c.article_id]
+            sent = sent_by_id[c.sentence_id]
+            return AnswerSentence(
+                text=c.text, article_id=c.article_id, title=a.title, source=a.source, date=a.date,
+                url=a.url, score=round(float(scored.probs[i]), 4), sentence_id=c.sentence_id,
+                start=sent.start, end=sent.end, position=sent.position,
+            )
+
+        sentences = [cite(i) for i in chosen] if answered else []
+        alternatives = [cite(i) for i in (alt if answered else chosen + alt)]
+        suggestions = [] if answered else self._suggestions(reader, r, articles)
+        elapsed = (time.perf_counter() - t0) * 1000
+        r.timings["total_ms"] = elapsed
+        return Answer(
+            question=question,
+            answered=answered,
+            confidence=round(conf, 4),
+            sentences=sentences,
+            suggestions=suggestions,
+            resolved_question=res.resolved,
+            alternatives=alternatives,
+            filters=applied,
+            notes=notes,
+            elapsed_ms=round(elapsed, 2),
+            index_version=reader.version,
+        )
+
+    def explain(self, question: str, history: Sequence[Turn] | None = None) -> tuple[scoring.Scored, Retrieval]:
+        """The scored candidates behind an answer (no filters): for benchmarks and debugging."""
+        reader = self._reader
+        res = resolve_followup(" ".join(question.split()), list(history) if history else None)
+        q = res.query_info()
+        r = self.retrieve(res.resolved, reader=reader)
+        cands, vecs, prev_vecs, _, _ = self._candidates(reader, r, set(res.prefer_articles))
+        idf = self._idf(reader, q.terms + q.context_terms)
+        return scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf), r
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def _allowed(
+        self, reader: IndexReader, f: Filters
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if f.is_empty():
+            return None, None
+        since, until = _day_bounds(f)
+        sources = f.sources or None
+        return (
+            np.asarray(reader.chunk_ids_matching(since, until, sources), dtype=np.int64),
+            np.asarray(reader.sentence_ids_matching(since, until, sources), dtype=np.int64),
+        )
+
+    def encode(self, text: str) -> np.ndarray:
+        """The query vector (the one model call per question)."""
+        return np.asarray(self.embedder.encode([text])[0], dtype=np.float32)
+
+    def retrieve(
+        self,
+        text: str,
+        allowed_chunks: np.ndarray | None = None,
+        allowed_sents: np.ndarray | None = None,
+        reader: IndexReader | None = None,
+        qvec: np.ndarray | None = None,
+    ) -> Retrieval:
+        """The four searches and the fused passage ranking for ``text``."""
+        reader = reader or self._reader
+        s = self.settings
+        r = Retrieval()
+        t = time.perf_counter()
+        r.qvec = self.encode(text) if qvec is None else qvec
+        r.timings["encode_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        r.dense_chunks = reader.search_chunks(r.qvec, s.search_k, allowed_chunks)
+        r.dense_sentences = reader.search_sentences(r.qvec, s.search_k, allowed_sents)
+        r.timings["faiss_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        r.bm25_chunks = reader.bm25_chunks(text, s.search_k, allowed_chunks)
+        r.bm25_sentences = reader.bm25_sentences(text, s.search_k, allowed_sents)
+        r.timings["bm25_ms"] = (time.perf_counter() - t) * 1000
+        fused = rrf([[i for i, _ in r.dense_chunks], [i for i, _ in r.bm25_chunks]])
+        r.fused_chunk_scores = fused
+        r.fused_chunks = sorted(fused, key=lambda k: -fused[k])
+        return r
+
+    def _candidates(
+        self, reader: IndexReader, r: Retrieval, preferred: set[str]
+    ) -> tuple[list[scoring.Candidate], np.ndarray, np.ndarray, dict[str, Article], dict[int, Sentence]]:
+        """Candidate sentences (those of the top passages and the top sentence hits), with the
+        sentence before each one for context, their stored vectors, and their articles."""
+        s = self.settings
+        top = r.fused_chunks[: s.top_k_passages]
+        chunks = reader.get_chunks(top)
+        chunk_rank = ranks(top)
+        n_sent = max(10, s.search_k // 2)
+        d_rank = ranks([i for i, _ in r.dense_sentences[:n_sent]])
+        b_rank = ranks([i for i, _ in r.bm25_sentences[:n_sent]])
+        hit_ids = list(dict.fromkeys(list(d_rank) + list(b_rank)))
+        hits = reader.get_sentences(hit_ids) if hit_ids else []
+        # positions wanted per article, and the best passage rank of each position
+        wanted: dict[str, dict[int, int | None]] = {}
+        for ch in chunks:
+            per = wanted.setdefault(ch.article_id, {})
+            rank = chunk_rank.get(ch.id)
+            for pos in range(ch.first_sentence, ch.last_sentence + 1):
+                old = per.get(pos)
+                per[pos] = rank if old is None else (min(old, rank) if rank is not None else old)
+        for h in hits:
+            wanted.setdefault(h.article_id, {}).setdefault(h.position, None)
+        fetched: dict[tuple[str, int], Sentence] = {}
+        for aid, per in wanted.items():
+            positions = sorted(per)
+            for lo, hi in _runs(positions):
+                for sent in reader.sentences_of_article(aid, max(0, lo - 1), hi):
+                    fetched[(aid, sent.position)] = sent
+        articles = reader.get_articles(list(wanted))
+        cands: list[scoring.Candidate] = []
+        prev_ids: list[int | None] = []
+        sent_by_id: dict[int, Sentence] = {}
+        for aid, per in wanted.items():
+            art = articles.get(aid)
+            if art is None:
+                continue
+            for pos, rank in per.items():
+                sent = fetched.get((aid, pos))
+                if sent is None:
+                    continue
+                prev = fetched.get((aid, pos - 1))
+                sent_by_id[sent.id] = sent
+                cands.append(
+                    scoring.Candidate(
+                        sentence_id=sent.id, article_id=aid, position=pos, text=sent.text,
+                        title=art.title, prev_text=prev.text if prev else "", passage_rank=rank,
+                        dense_rank=d_rank.get(sent.id), bm25_rank=b_rank.get(sent.id), date=art.date,
+                        preferred=aid in preferred,
+                    )
+                )
+                prev_ids.append(prev.id if prev else None)
+        all_ids = [c.sentence_id for c in cands] + [p for p in prev_ids if p is not None]
+        dim = self.embedder.info.dimension
+        if not cands:
+            z = np.zeros((0, dim), dtype=np.float32)
+            return cands, z, z, articles, sent_by_id
+        mat = np.asarray(reader.sentence_vectors(list(dict.fromkeys(all_ids))), dtype=np.float32)
+        row = {sid: i for i, sid in enumerate(dict.fromkeys(all_ids))}
+        vecs = mat[[row[c.sentence_id] for c in cands]]
+        prev_vecs = np.zeros_like(vecs)
+        for i, p in enumerate(prev_ids):
+            if p is not None:
+                prev_vecs[i] = mat[row[p]]
+        return cands, vecs, prev_vecs, articles, sent_by_id
+
+    def _idf(self, reader: IndexReader, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of terms over the sentence BM25 index (cached)."""
+        out: dict[str, float] = {}
+        missing = [t for t in terms if t not in self._idf_cache]
+        if missing:
+            for t, v in _bm25_idf(reader, missing).items():
+                self._idf_cache[t] = v
+        for t in terms:
+            out[t] = self._idf_cache.get(t, 1.0)
+        return out
+
+    def _suggestions(
+        self, reader: IndexReader, r: Retrieval, articles: dict[str, Article]
+    ) -> list[Suggestion]:
+        """The closest articles (by fused passage score) when we do not answer."""
+        out: list[Suggestion] = []
+        seen: set[str] = set()
+        top = r.fused_chunks[: max(self.settings.top_k_passages, 10)]
+        chunk_by_id = {c.id: c for c in reader.get_chunks(top)}
+        need = [c.article_id for c in chunk_by_id.values() if c.article_id not in articles]
+        if need:
+            articles = {**articles, **reader.get_articles(need)}
+        for cid in top:
+            ch = chunk_by_id.get(cid)
+            if ch is None or ch.article_id in seen or ch.article_id not in articles:
+                continue
+            a = articles[ch.article_id]
+            seen.add(a.id)
+            out.append(
+                Suggestion(
+                    article_id=a.id, title=a.title, source=a.source, date=a.date, url=a.url,
+                    score=round(r.fused_chunk_scores.get(cid, 0.0) * 60, 4),
+                )
+            )
+            if len(out) >= self.settings.max_suggestions:
+                break
+        return out
+
+    # -- context ---------------------------------------------------------------------------
+
+    def context(self, sentence_id: int, window: int = 2) -> Passage:
+        """The sentences around a cited one (``window`` before and after), for "Source"."""
+        reader = self._reader
+        found = reader.get_sentences([sentence_id])
+        if not found:
+            raise NewsbotError(f"sentence {sentence_id} is not in the index (it may have been removed)")
+        sent = found[0]
+        art = reader.get_articles([sent.article_id]).get(sent.article_id)
+        around = reader.sentences_of_article(
+            sent.article_id, max(0, sent.position - window), sent.position + window
+        )
+        return Passage(
+            article_id=sent.article_id,
+            title=art.title if art else "",
+            source=art.source if art else None,
+            date=art.date if art else None,
+            url=art.url if art else None,
+            sentences=[
+                PassageSentence(
+                    sentence_id=x.id, position=x.position, start=x.start, end=x.end, text=x.text,
+                    cited=x.id == sentence_id,
+                )
+                for x in around
+            ],
+        )
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted positions → inclusive runs of consecutive ones."""
+    out: list[tuple[int, int]] = []
+    for p in positions:
+        if out and p == out[-1][1] + 1:
+            out[-1] = (out[-1][0], p)
+        else:
+            out.append((p, p))
+    return out
+
+
+def _bm25_idf(reader: IndexReader, terms: Sequence[str]) -> dict[str, float]:
+    """BM25-style idf ``log(1 + (N - df + 0.5) / (df + 0.5))`` from the sentence BM25 index.
+
+    Rare names weigh more than common words. Falls back to 1.0 per term when the reader does
+    not expose its lexical index.
+    """
+    lex: Any = getattr(reader, "lexical_sentences", None) or getattr(reader, "_bm25_sentences", None)
+    model: Any = getattr(lex, "_model", None) if lex is not None else None
+    if model is None:
+        return {t: 1.0 for t in terms}
+    try:
+        vocab = model.vocab_dict
+        indptr = model.scores["indptr"]
+        n = float(model.scores["num_docs"])
+    except (AttributeError, KeyError, TypeError):
+        return {t: 1.0 for t in terms}
+    out: dict[str, float] = {}
+    for t in terms:
+        tid = vocab.get(t)
+        df = float(indptr[tid + 1] - indptr[tid]) if tid is not None else 0.0
+        out[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    return out
+
+
+def query_terms(text: str) -> list[str]:
+    """Index terms of a text (re-exported for the bench)."""
+    return tokenize(text)
+
+
+__all__ = ["Answerer", "Retrieval", "date"]

@@ -1,0 +1,307 @@
+"""Understanding a question: its content terms, what kind of answer it wants, whether it is a
+follow-up of the previous turn, and whether it names a time ("this week", "yesterday").
+
+Everything here is a pure function of strings (and ``now``), so it is tested without an index.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+import Stemmer
+
+from index.lexical import tokenize
+from retrieval.models import Filters, Turn
+
+_STEMMER = Stemmer.Stemmer("english")
+
+#: Function words: they carry no topic and must not drive overlap scores.
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can could did didn't do does doesn't doing don't down
+    during each few for from further had has have having he he'd he'll he's her here here's hers
+    herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
+    let's me more most my myself no nor not of off on once only or other ought our ours ourselves
+    out over own same she she'd she'll she's should so some such than that that's the their
+    theirs them themselves then there there's these they they'd they'll they're they've this
+    those through to too under until up very was wasn't we we'd we'll we're we've were weren't
+    what what's when when's where where's which while who who's whom why why's with won't would
+    you you'd you'll you're you've your yours yourself yourselves whose many much did does
+    tell say said says according name named called get got kind type one ones s t also still
+    just yet ever often already
+    """.split()
+)
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+_CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z'’\-]+|\b[A-Z]{2,}\b")
+
+
+class AnswerType(StrEnum):
+    """The kind of thing a question asks for, from its wh-word."""
+
+    NUMBER = "number"
+    DATE = "date"
+    PERSON = "person"
+    PLACE = "place"
+    OTHER = "other"
+
+
+_STOP_STEMS = frozenset(str(_STEMMER.stemWord(w)) for w in STOPWORDS)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case word tokens (keeps internal hyphens/apostrophes/decimal points)."""
+    return [t.lower().replace("’", "'") for t in _WORD.findall(text)]
+
+
+def stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word))
+
+
+def content_terms(text: str) -> list[str]:
+    """Index terms (the BM25 tokenizer's stems, so idf lookups line up) minus question words,
+    in order, duplicates removed."""
+    return list(dict.fromkeys(t for t in tokenize(text) if t not in _STOP_STEMS))
+
+
+def numbers_in(text: str) -> set[str]:
+    """Numbers as written, without thousands separators ("1,200" → "1200")."""
+    return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}
+
+
+def capitalised_terms(question: str) -> list[str]:
+    """Capitalised words that are not the question's first word nor function words: names."""
+    words = _CAP_WORD.findall(question)
+    first = tokens(question)[:1]
+    out: dict[str, None] = {}
+    for w in words:
+        low = w.lower().replace("’", "'")
+        if low.endswith("'s"):
+            low = low[:-2]
+        if low in STOPWORDS or (first and low == first[0]):
+            continue
+        out[stem(low)] = None
+    return list(out)
+
+
+_NUMBER_Q = re.compile(
+    r"\b(how (many|much|old|long|far|big|tall|large|high|often)|what (percentage|percent|proportion|"
+    r"share|number|amount|sum|price|cost|fee|figure|rate|total|size|value)|"
+    r"(death|casualty) toll|how much money)\b",
+    re.I,
+)
+_DATE_Q = re.compile(
+    r"\b(when|what (year|date|day|month|time|century|decade|period|season)|"
+    r"which (year|date|day|month|century|decade)|since when|in what year|by when|how soon)\b",
+    re.I,
+)
+_PERSON_Q = re.compile(r"\b(who|whom|whose|which (person|man|woman|player|minister|official|leader))\b", re.I)
+_PLACE_Q = re.compile(
+    r"\b(where|what (country|city|town|place|state|region|nation|continent|area|location)|"
+    r"which (country|city|town|place|state|region|nation|continent|area))\b",
+    re.I,
+)
+
+
+def answer_type(question: str) -> AnswerType:
+    """The answer type a question's wording asks for ("how many" → number, "when" → date…)."""
+    for pattern, kind in (
+        (_NUMBER_Q, AnswerType.NUMBER),
+        (_DATE_Q, AnswerType.DATE),
+        (_PERSON_Q, AnswerType.PERSON),
+        (_PLACE_Q, AnswerType.PLACE),
+    ):
+        if pattern.search(question):
+            return kind
+    return AnswerType.OTHER
+
+
+@dataclass
+class QueryInfo:
+    """What the scorer needs to know about a question (computed once per question)."""
+
+    text: str
+    terms: list[str]
+    names: list[str]
+    numbers: set[str]
+    kind: AnswerType
+    #: Terms of the previous turn added by follow-up resolution: they count, but less.
+    context_terms: list[str] = field(default_factory=list)
+
+
+def analyse(question: str, context: str = "") -> QueryInfo:
+    """Terms, names, numbers and answer type of a question (``context``: a resolved follow-up's
+    borrowed words, which help find the topic but are not what is asked)."""
+    terms = content_terms(question)
+    ctx = [t for t in content_terms(context) if t not in terms] if context else []
+    return QueryInfo(
+        text=question,
+        terms=terms,
+        names=capitalised_terms(question),
+        numbers=numbers_in(question),
+        kind=answer_type(question),
+        context_terms=ctx,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-ups
+# ---------------------------------------------------------------------------------------------
+
+_FOLLOWUP_START = re.compile(
+    r"^\s*(and|but|also|so|then|what about|how about|and what about|what of|same for|"
+    r"what else|anything else|more on|tell me more|why|how come)\b",
+    re.I,
+)
+_PRONOUN = re.compile(
+    r"\b(he|she|it|they|them|him|her|his|hers|its|their|theirs|that|this|those|these|there|"
+    r"the same|the company|the firm|the club|the band|the film|the government|the group)\b",
+    re.I,
+)
+
+
+@dataclass
+class Resolution:
+    """A question after follow-up resolution."""
+
+    question: str
+    #: The text searched (question plus borrowed topic words), or the question itself.
+    resolved: str
+    is_followup: bool
+    borrowed: str = ""
+    prefer_articles: list[str] = field(default_factory=list)
+    #: What is newly asked ("Ganja" in "What about Ganja?"); the borrowed words are context.
+    focus: str = ""
+
+    def query_info(self) -> QueryInfo:
+        """The scorer's view: the focus as the question, borrowed words as context, and the
+        previous question's answer type when the follow-up has none of its own."""
+        q = analyse(self.focus or self.resolved, self.borrowed)
+        if q.kind == AnswerType.OTHER and self.borrowed:
+            q.kind = answer_type(self.borrowed)
+        q.text = self.resolved
+        return q
+
+
+def is_followup(question: str, previous: Turn | None) -> bool:
+    """A short question that leans on the previous turn: starts with "and/what about…", or
+    has a pronoun and too few content words of its own to stand alone."""
+    if previous is None:
+        return False
+    terms = content_terms(question)
+    n_words = len(tokens(question))
+    if _FOLLOWUP_START.search(question) and n_words <= 10:
+        return True
+    if n_words <= 8 and _PRONOUN.search(question) and len(capitalised_terms(question)) == 0:
+        return True
+    return len(terms) <= 1 and n_words <= 5
+
+
+def resolve_followup(question: str, history: list[Turn] | None) -> Resolution:
+    """Resolve a follow-up against the previous turn.
+
+    The topic words of the previous (resolved) question are appended to the search text, and
+    the previous answer's articles are preferred. A question that stands on its own is left
+    as it is, so a change of subject is never dragged back to the old topic.
+    """
+    previous = history[-1] if history else None
+    if previous is None or not is_followup(question, previous):
+        return Resolution(question=question, resolved=question, is_followup=False, focus=question)
+    base = previous.resolved_question or previous.question
+    own = set(content_terms(question))
+    borrowed_words = []
+    for tok in re.findall(r"[\w'’\-]+", base):
+        low = tok.lower()
+        if low in STOPWORDS or len(low) < 2:
+            continue
+        if stem(low.removesuffix("'s")) in own:
+            continue
+        borrowed_words.append(tok)
+    borrowed = " ".join(dict.fromkeys(borrowed_words))
+    cleaned = _FOLLOWUP_START.sub("", question).strip(" ,") or question
+    if answer_type(cleaned) == AnswerType.OTHER and not _WH_START.match(cleaned):
+        # "What about Ganja?": the previous question, asked again about the new thing.
+        resolved = f"{base.rstrip(' ?')} {cleaned.rstrip(' ?')}?"
+        return Resolution(question, resolved, True, base, list(previous.article_ids), focus=cleaned)
+    resolved = f"{cleaned} ({borrowed})" if borrowed else cleaned
+    return Resolution(
+        question=question,
+        resolved=resolved,
+        is_followup=True,
+        borrowed=borrowed,
+        prefer_articles=list(previous.article_ids),
+        focus=cleaned,
+    )
+
+
+_WH_START = re.compile(r"^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|did|do|does)\b", re.I)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time words
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TimeWords:
+    """A date range named by words in a question, and whether the newest article is wanted."""
+
+    since: date | None = None
+    until: date | None = None
+    latest: bool = False
+    matched: str = ""
+
+
+_TIME_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\btoday\b|\bthis morning\b|\btonight\b", re.I), "today"),
+    (re.compile(r"\byesterday\b|\blast night\b", re.I), "yesterday"),
+    (re.compile(r"\bthis week\b", re.I), "this_week"),
+    (re.compile(r"\blast week\b|\bpast week\b", re.I), "last_week"),
+    (re.compile(r"\bthis month\b", re.I), "this_month"),
+    (re.compile(r"\blast month\b|\bpast month\b", re.I), "last_month"),
+    (re.compile(r"\bthis year\b", re.I), "this_year"),
+    (re.compile(r"\b(latest|most recent|newest|currently|right now|so far)\b", re.I), "latest"),
+]
+
+
+def parse_time_words(question: str, now: datetime | None = None) -> TimeWords:
+    """Map "today", "yesterday", "this week", "last month", "latest"… to a date range relative
+    to ``now`` (UTC). Weeks start on Monday. "latest" asks for recency, not a range."""
+    now = now or datetime.now(UTC)
+    today = now.date()
+    for pattern, key in _TIME_PATTERNS:
+        m = pattern.search(question)
+        if not m:
+            continue
+        if key == "today":
+            return TimeWords(today, today, matched=m.group(0))
+        if key == "yesterday":
+            y = today - timedelta(days=1)
+            return TimeWords(y, y, matched=m.group(0))
+        if key == "this_week":
+            return TimeWords(today - timedelta(days=today.weekday()), today, matched=m.group(0))
+        if key == "last_week":
+            start = today - timedelta(days=today.weekday() + 7)
+            return TimeWords(start, start + timedelta(days=6), matched=m.group(0))
+        if key == "this_month":
+            return TimeWords(today.replace(day=1), today, matched=m.group(0))
+        if key == "last_month":
+            end = today.replace(day=1) - timedelta(days=1)
+            return TimeWords(end.replace(day=1), end, matched=m.group(0))
+        if key == "this_year":
+            return TimeWords(today.replace(month=1, day=1), today, matched=m.group(0))
+        return TimeWords(latest=True, matched=m.group(0))
+    return TimeWords()
+
+
+def merge_filters(explicit: Filters | None, words: TimeWords) -> Filters:
+    """Explicit ``--since/--until/--source`` win; time words fill in what was not given."""
+    f = explicit.model_copy() if explicit else Filters()
+    if f.since is None and f.until is None and (words.since or words.until):
+        f.since, f.until = words.since, words.until
+    return f

@@ -1,0 +1,334 @@
+"""Sentence scoring: a few general features per candidate sentence, combined by a small
+logistic model, and the calibrated confidence of the best one.
+
+Pure functions over dataclasses and numpy arrays: no index, no model. The feature set is
+deliberately small and explainable (see ``FEATURES``); the weights were fitted on half of
+SQuAD v1.1 dev (``bench/retrieval_bench.py --fit``) and checked on the other half and on
+news questions, and every feature means the same thing on any corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from retrieval.query import AnswerType, QueryInfo, content_terms, numbers_in, tokens
+
+#: Feature names, in column order. Keep in sync with ``WEIGHTS``.
+FEATURES: tuple[str, ...] = (
+    "dense",          # cosine(question, sentence)
+    "dense_ctx",      # cosine(question, sentence + previous sentence), the context-aware view
+    "lex",            # idf-weighted share of question terms found in the sentence
+    "lex_ctx",        # ... in the sentence, the previous sentence or the title
+    "names",          # share of the question's names/numbers found in sentence/title/previous
+    "passage",        # 1/sqrt(1+rank) of the best fused passage (chunk) holding the sentence
+    "sent_rrf",       # reciprocal-rank fusion of the sentence's own dense and BM25 ranks (x60)
+    "type_ok",        # the answer type asked for (number/date/name/place) appears, and is new
+    "type_missing",   # an answer type was asked for and the sentence has none
+    "novelty",        # share of the sentence's terms that are not the question's
+    "restate",        # the sentence mostly restates the question (novelty < 0.25)
+    "short",          # fewer than 6 words: fragments, datelines
+    "preferred",      # from an article the previous turn answered from (follow-ups)
+    "missing_rare",   # the rarest question term found nowhere near the sentence (idf share)
+)
+
+#: Logistic weights (intercept last). Fitted by bench/retrieval_bench.py --fit on half of
+#: SQuAD v1.1 dev; see that script for the held-out numbers.
+WEIGHTS: tuple[float, ...] = (
+    2.0, 1.0, 2.5, 1.0, 1.0, 1.5, 1.0, 0.8, -0.8, 0.5, -0.8, -1.0, 0.8, -1.0,
+    -6.0,
+)
+
+#: Confidence calibration: sigmoid(a * best_logit + b * margin + c * missing_rare + d).
+CALIBRATION: tuple[float, float, float, float] = (1.0, 0.3, -1.0, 0.0)
+
+
+@dataclass
+class Candidate:
+    """A sentence that might answer, with what the searches said about it."""
+
+    sentence_id: int
+    article_id: str
+    position: int
+    text: str
+    title: str = ""
+    prev_text: str = ""
+    #: 0-based rank of the best fused passage containing it (None: not in a top passage).
+    passage_rank: int | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    date: datetime | None = None
+    preferred: bool = False
+
+
+@dataclass
+class Scored:
+    """Candidates with their features, logits and probabilities, best first."""
+
+    candidates: list[Candidate]
+    features: np.ndarray
+    logits: np.ndarray
+    probs: np.ndarray
+    order: list[int] = field(default_factory=list)
+
+
+_MONTHS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
+    "saturday sunday"
+).split()
+_MONTH_SET = frozenset(_MONTHS)
+_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
+_DATE_WORDS = re.compile(
+    r"\b(" + "|".join(_MONTHS) + r"|century|centuries|decade|yesterday|today|tonight|"
+    r"last (week|month|year|night)|this (week|month|year)|next (week|month|year)|"
+    r"\d+(st|nd|rd|th))\b",
+    re.I,
+)
+_NUMBER_WORDS = re.compile(
+    r"(\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|million|"
+    r"millions|billion|billions|trillion|dozen|dozens|half|third|quarter|double|twice|"
+    r"percent|per cent)\b|[£$€¥%]|\d)",
+    re.I,
+)
+_CAPS_SEQ = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’\-]+(?:\s+[A-Z][a-zA-Z'’\-]+)*")
+_PLACE_PREP = re.compile(r"\b(in|at|from|near|to|across|outside|inside)\s+(the\s+)?[A-Z][a-zA-Z\-]+")
+
+
+def _has_type(kind: AnswerType, text: str, question_numbers: set[str], question_lower: str) -> bool:
+    """Whether ``text`` contains something of the asked-for type that the question lacks."""
+    if kind == AnswerType.NUMBER:
+        if numbers_in(text) - question_numbers:
+            return True
+        return bool(_NUMBER_WORDS.search(re.sub(r"\d", "", text)))
+    if kind == AnswerType.DATE:
+        years = {m.group(1) for m in _YEAR.finditer(text)} - question_numbers
+        if years:
+            return True
+        return any(m.group(0).lower() not in question_lower for m in _DATE_WORDS.finditer(text))
+    if kind in (AnswerType.PERSON, AnswerType.PLACE):
+        if kind == AnswerType.PLACE and any(
+            m.group(0).split()[-1].lower() not in question_lower for m in _PLACE_PREP.finditer(text)
+        ):
+            return True
+        for m in _CAPS_SEQ.finditer(text):
+            word = m.group(0)
+            first = word.split()[0].lower()
+            if first in _MONTH_SET or first in ("the", "a", "an", "i"):
+                continue
+            if word.lower() not in question_lower:
+                return True
+        return False
+    return False
+
+
+def _weighted_share(terms: Sequence[str], present: set[str], idf: Mapping[str, float]) -> float:
+    if not terms:
+        return 0.0
+    total = sum(idf.get(t, 1.0) for t in terms)
+    got = sum(idf.get(t, 1.0) for t in terms if t in present)
+    return got / total if total > 0 else 0.0
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return rows / norms
+
+
+def features(
+    q: QueryInfo,
+    qvec: np.ndarray,
+    cands: Sequence[Candidate],
+    sent_vecs: np.ndarray,
+    prev_vecs: np.ndarray,
+    idf: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """The ``(len(cands), len(FEATURES))`` feature matrix.
+
+    ``sent_vecs``/``prev_vecs`` are the stored unit vectors of each sentence and of the
+    sentence before it (zeros when it is the first): nothing is encoded here.
+    """
+    n = len(cands)
+    out = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    if n == 0:
+        return out
+    idf = idf or {}
+    qv = qvec.reshape(-1).astype(np.float32)
+    out[:, 0] = sent_vecs @ qv
+    out[:, 1] = _unit(sent_vecs + 0.5 * prev_vecs) @ qv
+    q_terms = q.terms + [t for t in q.context_terms if t not in q.terms]
+    q_term_set = set(q_terms)
+    q_lower = q.text.lower()
+    names = list(q.names) + sorted(q.numbers)
+    idf_max = max((idf.get(t, 1.0) for t in q.terms), default=1.0) or 1.0
+    for i, c in enumerate(cands):
+        s_terms = set(content_terms(c.text))
+        ctx_terms = s_terms | set(content_terms(c.prev_text)) | set(content_terms(c.title))
+        out[i, 2] = _weighted_share(q.terms, s_terms, idf)
+        if q.context_terms:
+            # Borrowed follow-up words count at half weight: they locate the topic.
+            own = _weighted_share(q.terms, ctx_terms, idf)
+            borrowed = _weighted_share(q.context_terms, ctx_terms, idf)
+            out[i, 3] = (2 * own + borrowed) / 3 if q.terms else borrowed
+        else:
+            out[i, 3] = _weighted_share(q.terms, ctx_terms, idf)
+        if names:
+            blob = (c.title + " " + c.prev_text + " " + c.text).lower()
+            ctx_nums = numbers_in(c.title + " " + c.prev_text + " " + c.text)
+            hits = sum(1 for t in q.names if t in ctx_terms) + sum(1 for x in q.numbers if x in ctx_nums)
+            out[i, 4] = hits / len(names)
+            del blob
+        else:
+            out[i, 4] = 1.0
+        out[i, 5] = 0.0 if c.passage_rank is None else 1.0 / math.sqrt(1.0 + c.passage_rank)
+        rr = 0.0
+        if c.dense_rank is not None:
+            rr += 60.0 / (61.0 + c.dense_rank)
+        if c.bm25_rank is not None:
+            rr += 60.0 / (61.0 + c.bm25_rank)
+        out[i, 6] = rr
+        if q.kind != AnswerType.OTHER:
+            ok = _has_type(q.kind, c.text, q.numbers, q_lower)
+            out[i, 7] = 1.0 if ok else 0.0
+            out[i, 8] = 0.0 if ok else 1.0
+        novelty = len(s_terms - q_term_set) / len(s_terms) if s_terms else 0.0
+        out[i, 9] = novelty
+        out[i, 10] = 1.0 if novelty < 0.25 else 0.0
+        out[i, 11] = 1.0 if len(tokens(c.text)) < 6 else 0.0
+        out[i, 12] = 1.0 if c.preferred else 0.0
+        missing = [idf.get(t, 1.0) for t in q.terms if t not in ctx_terms]
+        out[i, 13] = (max(missing) / idf_max) if missing else 0.0
+    return out
+
+
+def logits(feats: np.ndarray, weights: Sequence[float] = WEIGHTS) -> np.ndarray:
+    """Linear score of each row (the log-odds that the sentence answers)."""
+    w = np.asarray(weights, dtype=np.float32)
+    return feats @ w[:-1] + w[-1]
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def recency_bonus(cands: Sequence[Candidate], strength: float) -> np.ndarray:
+    """A small bonus in [0, strength] growing with the article's date among the candidates.
+
+    A tie-break: when two sentences answer equally well, the newer article's wins (a death
+    toll that rose). Undated articles get none.
+    """
+    stamps = [c.date.timestamp() if c.date is not None else None for c in cands]
+    known = [s for s in stamps if s is not None]
+    out = np.zeros(len(cands), dtype=np.float32)
+    if len(known) < 2 or max(known) == min(known):
+        return out
+    lo, hi = min(known), max(known)
+    for i, s in enumerate(stamps):
+        if s is not None:
+            out[i] = strength * (s - lo) / (hi - lo)
+    return out
+
+
+def newer_wins_near_ties(cands: Sequence[Candidate], lg: np.ndarray, band: float = 1.0, top: int = 10) -> np.ndarray:
+    """When two articles say nearly the same thing (a death toll in Monday's and Thursday's
+    story), the newer one's sentence goes first if it scores within ``band`` of the older.
+
+    Differences that small come from passage rank and wording, not from which one answers
+    better, and for news the newer figure is the one a reader wants.
+    """
+    out = lg.copy()
+    idx = [int(i) for i in np.argsort(-lg, kind="stable")[:top]]
+    terms = {i: set(content_terms(cands[i].text)) for i in idx}
+    for i in idx:
+        for j in idx:
+            ci, cj = cands[i], cands[j]
+            if (
+                ci.article_id != cj.article_id and ci.date is not None and cj.date is not None
+                and cj.date > ci.date and out[i] >= out[j] and lg[i] - lg[j] < band
+                and _jaccard(terms[i], terms[j]) >= 0.5
+            ):
+                out[j] = out[i] + 1e-3
+    return out
+
+
+def score(
+    q: QueryInfo,
+    qvec: np.ndarray,
+    cands: Sequence[Candidate],
+    sent_vecs: np.ndarray,
+    prev_vecs: np.ndarray,
+    idf: Mapping[str, float] | None = None,
+    recency: float = 0.05,
+    weights: Sequence[float] = WEIGHTS,
+) -> Scored:
+    """Features, logits (plus the recency tie-break) and probabilities, ranked best first."""
+    feats = features(q, qvec, cands, sent_vecs, prev_vecs, idf)
+    lg = logits(feats, weights) + recency_bonus(cands, recency)
+    lg = newer_wins_near_ties(cands, lg)
+    probs = sigmoid(lg)
+    order = [int(i) for i in np.argsort(-lg, kind="stable")]
+    return Scored(list(cands), feats, lg, probs, order)
+
+
+def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> float:
+    """Calibrated probability that the best sentence answers the question.
+
+    Uses the best logit, its margin over the best sentence of *another* article (a clear
+    winner is more trustworthy than one of many look-alikes), and whether a rare question
+    term is missing around it (the usual sign of a question the corpus does not cover).
+    """
+    if not scored.order:
+        return 0.0
+    best = scored.order[0]
+    top = float(scored.logits[best])
+    best_article = scored.candidates[best].article_id
+    other = next(
+        (float(scored.logits[i]) for i in scored.order[1:] if scored.candidates[i].article_id != best_article),
+        top - 4.0,
+    )
+    margin = min(top - other, 4.0)
+    missing = float(scored.features[best, FEATURES.index("missing_rare")])
+    a, b, c, d = calibration
+    return float(sigmoid(a * top + b * margin + c * missing + d))
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def select(scored: Scored, max_n: int, relative_keep: float, skip: int = 0) -> list[int]:
+    """Up to ``max_n`` non-redundant candidate indexes, best first.
+
+    A sentence that repeats one already chosen (same text, e.g. a duplicated article, or
+    mostly the same words) is skipped; sentences after the first must reach
+    ``relative_keep`` of the first one's probability. ``skip`` leaves out that many selected
+    sentences first (for alternatives).
+    """
+    chosen: list[int] = []
+    seen_terms: list[set[str]] = []
+    seen_text: set[str] = set()
+    first_p: float | None = None
+    for i in scored.order:
+        c = scored.candidates[i]
+        norm = " ".join(c.text.lower().split())
+        terms = set(content_terms(c.text))
+        if norm in seen_text or any(_jaccard(terms, t) > 0.7 for t in seen_terms):
+            continue
+        p = float(scored.probs[i])
+        if first_p is None:
+            first_p = p
+        elif relative_keep > 0 and p < relative_keep * first_p:
+            break
+        chosen.append(i)
+        seen_text.add(norm)
+        seen_terms.append(terms)
+        if len(chosen) >= max_n + skip:
+            break
+    return chosen[skip:]

@@ -1,0 +1,44 @@
+"""Settings of the answer layer (``NEWSBOT_*`` environment variables or ``.env``)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.errors import ConfigError
+
+
+class RetrievalSettings(BaseSettings):
+    """How many candidates we look at and when we say "I don't know"."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSBOT_", env_file=".env", extra="ignore")
+
+    #: Below this calibrated confidence the answer is "I don't know" (chosen on the benchmark:
+    #: see bench/retrieval_bench.py and the README's numbers).
+    confidence_threshold: float = 0.30
+    #: Passages (chunks) kept after fusing dense and BM25 chunk search.
+    top_k_passages: int = 8
+    #: Candidates pulled from each of the four searches before fusion.
+    search_k: int = 30
+    #: Sentences returned in an answer.
+    max_sentences: int = 3
+    #: Further sentences kept as ``alternatives`` (the bot's "More").
+    max_alternatives: int = 5
+    #: Articles listed as suggestions when not answering.
+    max_suggestions: int = 3
+    #: Extra sentences (besides the first) must score at least this fraction of the first one's
+    #: probability to be shown: a weak second sentence is noise, not an answer.
+    relative_keep: float = 0.5
+    #: Map "today", "this week", "latest"… in a question to a date filter.
+    time_words: bool = True
+
+
+def load_retrieval_settings(**overrides: object) -> RetrievalSettings:
+    """Settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return RetrievalSettings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "?"
+        raise ConfigError(f"NEWSBOT_{field.upper()}: {err.get('msg', 'invalid value')}") from None
