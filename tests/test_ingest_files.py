@@ -1,0 +1,249 @@
+"""iter_articles over folders, files and URLs: every bad input is one named, skipped error."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, shared_path
+
+from index.errors import IngestError
+from index.ingest import iter_articles, parse_date
+from index.models import Article
+from index.settings import IndexSettings
+
+BODY = "The council approved the budget on Tuesday. Spending will rise by 4%."
+
+
+def run(*sources: str | Path, **settings: object) -> tuple[list[Article], list[IngestError]]:
+    articles: list[Article] = []
+    errors: list[IngestError] = []
+    for item in iter_articles([str(s) for s in sources], IndexSettings(**settings)):  # type: ignore[arg-type]
+        (errors if isinstance(item, IngestError) else articles).append(item)  # type: ignore[arg-type]
+    return articles, errors
+
+
+def write_jsonl(path: Path, lines: list[str | bytes]) -> Path:
+    path.write_bytes(b"\n".join(x if isinstance(x, bytes) else x.encode() for x in lines) + b"\n")
+    return path
+
+
+# ---------------------------------------------------------------- JSON and JSONL
+
+
+def test_jsonl_bad_lines_are_named_and_the_rest_is_ingested(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "news.jsonl", [
+        json.dumps({"id": "a1", "title": "Budget passes", "body": BODY}),
+        '{"id": "a2", "title": "Broken", "body": "unterminated',
+        "",
+        json.dumps({"id": "a3", "title": "No text here"}),
+        json.dumps({"id": "a4", "body": "   "}),
+        json.dumps(["not", "an", "object"]),
+        b'{"id": "a6", "body": "Bad byte \xff here."}',
+        json.dumps({"id": "a7", "headline": "Last one", "text": "It still counts."}),
+    ])
+    articles, errors = run(path)
+    assert [a.id for a in articles] == ["a1", "a7"]
+    assert articles[0].origin == f"{path}:1"
+    reasons = {e.line: e.reason for e in errors}
+    assert set(reasons) == {2, 4, 5, 6, 7}
+    assert reasons[2].startswith("invalid JSON")
+    assert reasons[4] == "no body/text/content field"
+    assert reasons[5] == "empty body"
+    assert "JSON object" in reasons[6]
+    assert reasons[7].startswith("invalid UTF-8 at byte")
+    assert str(errors[1]) == f"{path}:4: no body/text/content field"
+
+
+def test_json_field_aliases_dates_and_ids(tmp_path: Path) -> None:
+    record = {
+        "headline": "Port strike ends",
+        "content": ["Dock workers returned on Monday.", "Talks lasted nine days."],
+        "pubDate": "Fri, 01 Dec 2023 10:00:00 GMT",
+        "link": "https://example.org/port-strike",
+        "publisher": {"name": "Harbour Daily"},
+        "authors": ["Ana Ruiz", {"name": "Ben Cole"}],
+    }
+    (tmp_path / "one.json").write_text(json.dumps(record), encoding="utf-8")
+    (tmp_path / "many.json").write_text(json.dumps({"articles": [
+        {"id": 42, "title": "Numbered", "article": BODY, "published_at": "2023-12-01"},
+        {"title": "No body"},
+        {"title": "Hashed", "body": BODY + " Extra.", "date": "not a date"},
+    ]}), encoding="utf-8")
+    articles, errors = run(tmp_path)
+    by_title = {a.title: a for a in articles}
+    strike = by_title["Port strike ends"]
+    assert strike.id == "https://example.org/port-strike"
+    assert strike.body == "Dock workers returned on Monday.\n\nTalks lasted nine days."
+    assert strike.date == datetime(2023, 12, 1, 10, tzinfo=UTC)
+    assert strike.source == "Harbour Daily"
+    assert strike.byline == "Ana Ruiz, Ben Cole"
+    assert by_title["Numbered"].id == "42"
+    assert by_title["Numbered"].date == datetime(2023, 12, 1, tzinfo=UTC)
+    assert by_title["Hashed"].id.startswith("sha256:")
+    assert by_title["Hashed"].date is None  # an unreadable date is not a failure
+    assert [str(e) for e in errors] == [f"{tmp_path / 'many.json'}[2]: no body/text/content field"]
+
+
+def test_malformed_json_document_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "title": "x",\n  "body": oops\n}', encoding="utf-8")
+    _, errors = run(path)
+    assert len(errors) == 1 and errors[0].line == 3 and "invalid JSON" in errors[0].reason
+
+
+# ---------------------------------------------------------------- files that cannot be read
+
+
+def test_bad_files_are_each_skipped_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text(BODY, encoding="utf-8")
+    (tmp_path / "binary.txt").write_bytes(b"PK\x03\x04\x00\x00 zip data")
+    (tmp_path / "latin1.md").write_bytes("Caf\xe9 prices rose.".encode("latin-1"))
+    (tmp_path / "empty.json").write_bytes(b"  \n")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing-target.txt")
+    articles, errors = run(tmp_path)
+    assert [a.origin for a in articles] == [str(tmp_path / "good.txt")]
+    reasons = {Path(e.origin).name: e.reason for e in errors}
+    assert reasons == {
+        "binary.txt": "binary file (NUL bytes), not text",
+        "latin1.md": "invalid UTF-8 at byte 3",
+        "empty.json": "empty file",
+        "gone.txt": "unreadable file (No such file or directory)",
+    }
+
+
+def test_file_over_the_size_limit_is_skipped_without_reading_it(tmp_path: Path) -> None:
+    big = tmp_path / "dump.jsonl"
+    with big.open("wb") as fh:  # sparse: 50 MB on paper, nothing on disk
+        fh.truncate(50 * 1024 * 1024)
+    small = tmp_path / "small.txt"
+    small.write_text(BODY, encoding="utf-8")
+    articles, errors = run(big, small)
+    assert len(articles) == 1
+    assert len(errors) == 1 and errors[0].origin == str(big)
+    assert errors[0].reason.startswith("file too large (50.0 MB > 20.0 MB")
+    _, errors = run(small, max_file_bytes=10)
+    assert errors[0].reason.startswith("file too large")
+
+
+def test_missing_and_unsupported_sources_are_reported_and_others_still_ingested(tmp_path: Path) -> None:
+    (tmp_path / "notes.docx").write_bytes(b"whatever")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / "story.txt").write_text(BODY, encoding="utf-8")
+    articles, errors = run(tmp_path / "nope", tmp_path / "notes.docx", tmp_path)
+    assert [str(e) for e in errors] == [
+        f"{tmp_path / 'nope'}: no such file or directory",
+        f"{tmp_path / 'notes.docx'}: unsupported file type '.docx'",
+    ]  # inside a folder, unsupported files are skipped silently
+    assert [Path(a.origin or "").name for a in articles] == ["story.txt"]
+
+
+def test_folders_are_walked_recursively_sorted_and_hidden_entries_skipped(tmp_path: Path) -> None:
+    for rel in ["b/2.txt", "b/1.txt", "a.txt", "c/d/e.md", ".git/x.txt", "b/.draft.txt"]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"Story {rel} was filed on time.", encoding="utf-8")
+    articles, errors = run(tmp_path)
+    assert errors == []
+    assert [Path(a.origin or "").relative_to(tmp_path).as_posix() for a in articles] == [
+        "a.txt", "b/1.txt", "b/2.txt", "c/d/e.md",
+    ]
+
+
+def test_fixture_folder_mixes_formats(tmp_path: Path) -> None:
+    articles, errors = run(FIXTURES / "ingest")
+    assert errors == []
+    assert sorted(a.source or "" for a in articles) == [
+        "", "Coastal Times", "The Harbor Ledger", "The Lakeside Courier",
+    ]
+    assert all(a.date is not None and a.date.tzinfo is not None for a in articles)
+
+
+# ---------------------------------------------------------------- URLs and feeds
+
+
+def fake_live(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
+    module = types.ModuleType("index.live.sources")
+
+    def iter_url_articles(source: str, settings: IndexSettings) -> Iterator[Article | IngestError]:
+        seen.append(source)
+        yield Article(id=source, title="From the web", body=BODY, origin=source)
+
+    module.iter_url_articles = iter_url_articles  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "index.live.sources", module)
+
+
+def test_urls_and_feed_files_go_to_the_live_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    fake_live(monkeypatch, seen)
+    feed = tmp_path / "feeds" / "world.rss"
+    feed.parent.mkdir()
+    feed.write_text("<rss/>", encoding="utf-8")
+    articles, errors = run("https://news.example/feed", tmp_path / "feeds")
+    assert errors == []
+    assert seen == ["https://news.example/feed", str(feed)]
+    assert [a.id for a in articles] == seen
+
+
+def test_without_the_live_module_urls_are_reported_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "index.live.sources", None)  # import now fails
+    (tmp_path / "s.txt").write_text(BODY, encoding="utf-8")
+    articles, errors = run("http://example.org/a", tmp_path / "s.txt")
+    assert len(articles) == 1
+    assert [str(e) for e in errors] == [
+        "http://example.org/a: feeds and URLs are not supported in this build"
+    ]
+
+
+# ---------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2023-12-01", datetime(2023, 12, 1, tzinfo=UTC)),
+        ("2023-12-01T10:30:00Z", datetime(2023, 12, 1, 10, 30, tzinfo=UTC)),
+        ("2023-12-01T10:30:00+02:00", datetime(2023, 12, 1, 8, 30, tzinfo=UTC)),
+        ("2023-12-01 10:30", datetime(2023, 12, 1, 10, 30, tzinfo=UTC)),
+        ("Fri, 01 Dec 2023 10:30:00 +0000", datetime(2023, 12, 1, 10, 30, tzinfo=UTC)),
+        ("Fri, 01 Dec 2023 10:30:00 EST", datetime(2023, 12, 1, 15, 30, tzinfo=UTC)),
+        ("Friday, December 1, 2023", datetime(2023, 12, 1, tzinfo=UTC)),
+        ("1 December 2023, 09:15 GMT", datetime(2023, 12, 1, 9, 15, tzinfo=UTC)),
+        ("Published: 1 Dec 2023 10:30 BST", datetime(2023, 12, 1, 9, 30, tzinfo=UTC)),
+        (1701426600, datetime(2023, 12, 1, 10, 30, tzinfo=UTC)),
+        ("December 1", None),  # no year: better no date than this year's
+        ("yesterday", None),
+        ("", None),
+        ("32/13/2023", None),
+        (None, None),
+    ],
+)
+def test_dates_are_parsed_to_aware_datetimes_or_none(value: object, expected: datetime | None) -> None:
+    parsed = parse_date(value)
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.utcoffset() is not None
+
+
+def test_naive_dates_become_utc() -> None:
+    parsed = parse_date("2024-02-29T23:00:00")
+    assert parsed is not None and parsed.utcoffset() == timedelta(0)
+
+
+# ---------------------------------------------------------------- the BBC corpus
+
+
+def test_bbc_corpus_ingests_completely() -> None:
+    path = shared_path("datasets", "bbc_news", "bbc_news.jsonl")
+    articles, errors = run(path)
+    assert errors == []
+    assert len(articles) == 2225
+    assert len({a.id for a in articles}) == 2225
+    assert all(a.title and a.body for a in articles)
