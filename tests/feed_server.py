@@ -74,7 +74,7 @@ class FeedServer:
                 with server._lock:
                     server.hits[path] += 1
                     server.user_agents.append(self.headers.get("User-Agent", ""))
-                route = server.routes.get(path) or server.routes.get(path.split("?")[0])
+                route = server.lookup(path)
                 if route is None:
                     self._send(404, b"not found", "text/plain", {})
                     return
@@ -129,7 +129,17 @@ class FeedServer:
 
         self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
+
+    def lookup(self, path: str) -> Route | None:
+        """The route for a request path: exact, then without ``utm_*`` parameters, then without
+        any query (feeds add campaign tags to links; real sites ignore them)."""
+        if path in self.routes:
+            return self.routes[path]
+        base, _, query = path.partition("?")
+        kept = "&".join(p for p in query.split("&") if p and not p.startswith("utm_"))
+        return self.routes.get(f"{base}?{kept}" if kept else base) or self.routes.get(base)
 
     @property
     def base(self) -> str:

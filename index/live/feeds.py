@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import unescape
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 import lxml.html
@@ -141,13 +142,29 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None) -> Par
     title = _tidy(unescape(str(parsed.feed.get("title", "") or "")))
     items = []
     for entry in parsed.entries:
-        link = str(entry.get("link", "") or "").strip() or None
         guid = str(entry.get("id", "") or "").strip() or None
+        link = _entry_link(entry, url)
         items.append(FeedItem(
             guid=guid, link=link, title=_tidy(unescape(str(entry.get("title", "") or ""))),
             published=_entry_date(entry), text=_entry_text(entry),
         ))
     return ParsedFeed(url=url, title=title, version=str(parsed.version), items=items)
+
+
+def _entry_link(entry: Mapping[str, Any], feed_url: str) -> str | None:
+    """The item's absolute link. feedparser turns a bare ``<guid>`` into a "link" (RSS says a
+    guid is a permalink by default); a guid like ``n1`` is not one, so it is dropped. Relative
+    links are resolved against the feed's URL (not possible for a feed file)."""
+    link = str(entry.get("link", "") or "").strip()
+    if not link:
+        return None
+    if "://" in link or link.lower().startswith(("mailto:", "javascript:", "data:")):
+        return link
+    if entry.get("guidislink"):
+        return None
+    if "://" in feed_url:
+        return urljoin(feed_url, link)
+    return None
 
 
 def _describe(exc: BaseException) -> str:
