@@ -27,27 +27,9 @@ HtmlParser = Callable[[str, str, str | None], Article]
 
 def _parse_html(html: str, origin: str, url: str | None) -> Article:
     """The ingest layer's trafilatura extractor (one implementation of "HTML → article")."""
-    try:
-        from index.ingest import parse_html  # type: ignore[attr-defined]
-    except ImportError:  # TEMPORARY until index.ingest lands its parse_html
-        return _interim_parse_html(html, origin, url)
-    return parse_html(html, origin, url)  # type: ignore[no-any-return]
+    from index.ingest.html import parse_html
 
-
-def _interim_parse_html(html: str, origin: str, url: str | None) -> Article:
-    import trafilatura
-
-    from index.ingest.dates import parse_date
-    from index.models import article_id_for
-
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True)
-    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
-    if not text:
-        raise IngestError(origin, "no extractable text in the page")
-    canonical = getattr(doc, "url", None) or url
-    return Article(id=article_id_for(None, canonical, text), title=getattr(doc, "title", "") or "",
-                   body=text, date=parse_date(getattr(doc, "date", None)), url=canonical,
-                   source=getattr(doc, "sitename", None), byline=getattr(doc, "author", None), origin=origin)
+    return parse_html(html, origin, url)
 
 
 def is_url(source: str) -> bool:

@@ -114,10 +114,10 @@ Publisher = Callable[..., Any]
 
 
 def _default_publisher(upserts: Sequence[Article], removals: Sequence[str], settings: IndexSettings,
-                       embedder: Embedder, max_age: timedelta | None) -> Any:
+                       embedder: Embedder, max_age: timedelta | None, now: datetime) -> Any:
     from index.pipeline import apply_changes
 
-    return apply_changes(upserts, removals, settings, embedder, max_age=max_age)
+    return apply_changes(upserts, removals, settings, embedder, max_age=max_age, now=now)
 
 
 def _interleave(tasks: list[tuple[ParsedFeed, FeedItem]]) -> list[tuple[ParsedFeed, FeedItem]]:
@@ -351,9 +351,12 @@ def run_round(feeds: Sequence[str], settings: IndexSettings, embedder: Embedder,
     if work.upserts or work.removals:
         work._check_stop()
         build = publish(list(work.upserts.values()), sorted(work.removals), settings, embedder,
-                        max_age=max_age)
+                        max_age=max_age, now=now)
         report.version = getattr(build, "version", None)
-        report.published = True
+        report.published = bool(getattr(build, "published", True))
+        for line in getattr(build, "failures", []):
+            report.errors.append(line)
+            log.warning("not indexed: %s", line)
     state.save()
     report.seconds = time.monotonic() - started
     return report
