@@ -117,6 +117,17 @@ def test_key_value_headers_and_front_matter_are_metadata() -> None:
 
 
 @pytest.mark.parametrize(
+    "headline",
+    ["iTunes now selling charity single", "$1m payoff for former oil boss", "Rivals of the £400 phone...",
+     "Is the housing boom over?"],
+)
+def test_headlines_that_look_unusual_are_still_headlines(headline: str) -> None:
+    article = parse_plaintext(f"{headline}\n\nThe story itself starts here and ends here.\n", "h.txt")
+    assert article.title == headline
+    assert article.body == "The story itself starts here and ends here."
+
+
+@pytest.mark.parametrize(
     ("line", "kind"),
     [
         ("| Welcome to Global Village Space", "chrome"),
@@ -142,6 +153,8 @@ def test_key_value_headers_and_front_matter_are_metadata() -> None:
         ("Fight till the end", "content"),
         ("Jane Doe, a nurse, said the ward was full.", "content"),
         ("Home prices rose | sharply in March, the survey said.", "content"),
+        ("78,000", "content"),  # an attendance figure, not a date
+        ("Joel Jutge (France)", "content"),  # a referee and his country, not a byline
     ],
 )
 def test_line_classification(line: str, kind: str) -> None:

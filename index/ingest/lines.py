@@ -78,6 +78,12 @@ _DATE_WORDS = _words(
     mdt pst pdt ist pkt jst aest z t hours hour hrs mins minutes minute days day weeks ago"""
 )
 _DATE_TOKEN = re.compile(r"[A-Za-z]+|\d+")
+_CALENDAR_WORDS = _words(
+    """monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
+    fri sat sun january february march april may june july august september october november
+    december jan feb mar apr jun jul aug sep sept oct nov dec ago"""
+)
+_CALENDAR = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
 
 _BYLINE_PREFIX = re.compile(
     r"(?i)^[(\[]?(?:by|written\s+by|words\s+by|story\s+by|text\s+by|reporting\s+by|reported\s+by|report\s+by)"
@@ -91,10 +97,11 @@ _DESK = re.compile(
     r"(?i)^(?P<name>(?:[\w.&'’-]+\s+){0,4}(?:news\s+desk|web\s+desk|desk|staff\s+reporter|staff\s+writer|"
     r"correspondent|bureau|editorial\s+(?:staff|team|board)|news\s+service|news\s+agency|wire\s+staff))$"
 )
-AGENCIES = _words(
-    """reuters ap afp associated press agence france-presse france presse bloomberg pa media
-    press association dpa xinhua anadolu agency ani pti ians efe ansa kyodo yonhap tass upi
-    staff"""
+#: News agencies named after a reporter's name in a byline ("Jane Doe, Reuters").
+AGENCIES = frozenset(
+    {"reuters", "ap", "afp", "associated press", "agence france-presse", "bloomberg", "pa",
+     "pa media", "press association", "dpa", "xinhua", "anadolu", "anadolu agency", "ani", "pti",
+     "ians", "efe", "ansa", "kyodo", "yonhap", "tass", "upi", "staff", "wire services"}
 )
 _ROLE_WORDS = _words(
     """editor correspondent reporter writer columnist contributor journalist analyst"""
@@ -149,6 +156,8 @@ def date_line(line: str) -> LineInfo | None:
         return None
     if any(not t.isdigit() and t.lower() not in _DATE_WORDS for t in tokens):
         return None
+    if not _CALENDAR.search(line) and not any(t.lower() in _CALENDAR_WORDS for t in tokens):
+        return None  # "78,000" or "2000 GMT" is a number, not a date
     if re.search(r"[a-z]{2,}[.!?]$", line):  # ends like a sentence
         return None
     return LineInfo("date", date=parse_date(line))
@@ -178,7 +187,7 @@ def byline_line(line: str) -> LineInfo | None:
     if 2 <= len(parts) <= 3 and _is_name_run(parts[0], max_words=5) and len(parts[0].split()) >= 2:
         tail = " ".join(parts[1:]).lower()
         tail_words = tail.replace("-", " ").split()
-        if tail in AGENCIES or (tail_words and all(w in AGENCIES for w in tail_words)) or (
+        if tail in AGENCIES or all(w in AGENCIES for w in re.split(r"\s*[/&]\s*|\s+and\s+", tail)) or (
             len(tail_words) <= 3 and tail_words and tail_words[-1] in _ROLE_WORDS
         ):
             return LineInfo("byline", byline=_clean_name(line.strip("()")))

@@ -21,7 +21,7 @@ from index.ingest.lines import CONTENT, LineInfo, classify, strip_markup
 from index.models import Article, article_id_for
 
 #: A line that ends like a sentence (a headline does not, a body paragraph does).
-_SENTENCE_END = re.compile(r"""[.;,:](?:["”’')\]]*)$""")
+_SENTENCE_END = re.compile(r"""(?:(?<![.])[.]|[;,:])["”’')\]]*$""")
 _TERMINAL = re.compile(r"""[.!?:;]["”’')\]]*$""")
 _BULLET = re.compile(r"^(?:[-*•‣◦▪–—]\s|\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?://|/)[^)\s]*\)")
@@ -57,7 +57,7 @@ def _looks_like_title(line: str) -> bool:
         3 <= len(words) <= 30
         and len(line) <= 250
         and not _SENTENCE_END.search(line)
-        and not line[0].islower()
+        and not (words[0][0].islower() and words[0].islower())  # "iTunes", "$1m" fine; "and" not
     )
 
 
