@@ -45,10 +45,13 @@ SourcesArgument = Annotated[
 ]
 
 
+def _print_failure(line: str) -> None:
+    """Each skipped input: one stderr line, printed as soon as it is skipped."""
+    typer.echo(line, err=True)
+
+
 def _finish(report: BuildReport) -> None:
-    """One stderr line per skipped input, the summary on stdout, exit 1 if anything failed."""
-    for line in report.failures:
-        typer.echo(line, err=True)
+    """The summary on stdout; exit 1 if any input was skipped (already printed on stderr)."""
     typer.echo(report.summary_line())
     if report.failed:
         raise typer.Exit(EXIT_PARTIAL)
@@ -75,7 +78,8 @@ def build_command(
                                    index_type=index_type.value if index_type else None)
     embedder = load_embedder(settings.model, settings.torch_threads)
     _finish(build_index(sources, settings, embedder, progress=True,
-                        index_type=index_type.value if index_type else None))
+                        index_type=index_type.value if index_type else None,
+                        on_failure=_print_failure))
 
 
 @index_app.command("add")
@@ -88,7 +92,7 @@ def add_command(sources: SourcesArgument, index: IndexOption = None, model: Mode
 
     settings = load_index_settings(index_dir=index, model=model)
     embedder = load_embedder(settings.model, settings.torch_threads)
-    _finish(add_to_index(sources, settings, embedder, progress=True))
+    _finish(add_to_index(sources, settings, embedder, progress=True, on_failure=_print_failure))
 
 
 @index_app.command("remove")
@@ -102,7 +106,7 @@ def remove_command(
     from index.settings import load_index_settings
 
     settings = load_index_settings(index_dir=index)
-    _finish(remove_from_index(ids, settings))
+    _finish(remove_from_index(ids, settings, on_failure=_print_failure))
 
 
 def _human_size(n: int) -> str:

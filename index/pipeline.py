@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,6 +229,8 @@ def apply_changes(
     progress: bool = False,
     lock_timeout: float = 3.0,
     require_articles: bool = False,
+    sources_label: str = "input",
+    on_failure: Callable[[str], None] | None = None,
     now: datetime | None = None,
 ) -> BuildReport:
     """Apply upserts and removals to the index at ``settings.index_dir`` as ONE new version.
@@ -238,16 +240,21 @@ def apply_changes(
     upserted articles (``build``), still reusing stored embeddings and unchanged rows.
     ``max_age`` drops stored articles dated before ``now - max_age`` and ignores older
     incoming ones.  ``embedder`` may be None only when nothing is upserted.
+    ``on_failure`` sees each failure line as it happens (the CLI prints it at once, so a long
+    build shows a skipped file while still running); all of them are also in the report.
+    ``require_articles`` (build) raises IngestError naming ``sources_label`` when no article
+    was found at all, leaving the current version alone.
     """
     t0 = time.monotonic()
     now = now or datetime.now(UTC)
     report = BuildReport()
+    report.failures = _FailureList(on_failure)
     index_dir = Path(settings.index_dir)
     with IndexWriter(index_dir, settings.keep_versions, lock_timeout) as writer:
         staged = writer.stage()
         try:
             result = _apply(staged, upserts, removals, settings, embedder, report, replace_all,
-                            max_age, index_type, progress, require_articles, now)
+                            max_age, index_type, progress, require_articles, sources_label, now)
             if result is None:  # nothing changed: keep the current version
                 staged.discard()
                 report.version = staged.previous
@@ -264,7 +271,21 @@ def apply_changes(
             staged.discard()
             raise
     report.seconds = time.monotonic() - t0
+    report.failures = list(report.failures)
     return report
+
+
+class _FailureList(list[str]):
+    """A list that also hands each appended line to a callback."""
+
+    def __init__(self, callback: Callable[[str], None] | None) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self._callback is not None:
+            self._callback(line)
 
 
 def _apply(
@@ -279,6 +300,7 @@ def _apply(
     index_type: str | None,
     progress: bool,
     require_articles: bool,
+    sources_label: str,
     now: datetime,
 ) -> tuple[ModelInfo, IndexType] | None:
     prev = staged.previous_manifest
@@ -351,10 +373,8 @@ def _apply(
             run.bar.close()
 
     if require_articles and found == 0:
-        first = f" (first: {report.failures[0]})" if report.failures else ""
-        raise IngestError(
-            "build", f"no articles found; {report.failed} input(s) failed{first}; the index was not changed"
-        )
+        skipped = f" ({report.failed} input(s) skipped)" if report.failed else ""
+        raise IngestError(sources_label, f"no articles found{skipped}; the index was not changed")
 
     # removals, retention, and (for build) everything not seen again
     drop: list[str] = []
@@ -402,31 +422,37 @@ def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[
     return iter_articles([str(s) for s in sources], settings)  # type: ignore[arg-type]
 
 
+def _label(sources: Sequence[str | Path]) -> str:
+    names = [str(s) for s in sources]
+    return " ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+
+
 def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
-                progress: bool = True, index_type: str | None = None,
-                lock_timeout: float = 3.0) -> BuildReport:
+                progress: bool = True, index_type: str | None = None, lock_timeout: float = 3.0,
+                on_failure: Callable[[str], None] | None = None) -> BuildReport:
     """A new version holding exactly the articles of ``sources`` (unchanged text not re-encoded).
 
     Raises IngestError (and leaves the current version alone) when no article was found.
     """
     return apply_changes(_ingest(sources, settings), (), settings, embedder, replace_all=True,
                          index_type=index_type, progress=progress, require_articles=True,
-                         lock_timeout=lock_timeout)
+                         sources_label=_label(sources), lock_timeout=lock_timeout, on_failure=on_failure)
 
 
 def add_to_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
-                 progress: bool = True, lock_timeout: float = 3.0) -> BuildReport:
+                 progress: bool = True, lock_timeout: float = 3.0,
+                 on_failure: Callable[[str], None] | None = None) -> BuildReport:
     """Add or update the articles of ``sources``; everything already indexed stays."""
     return apply_changes(_ingest(sources, settings), (), settings, embedder, progress=progress,
-                         lock_timeout=lock_timeout)
+                         lock_timeout=lock_timeout, on_failure=on_failure)
 
 
-def remove_from_index(ids: Sequence[str], settings: IndexSettings,
-                      lock_timeout: float = 3.0) -> BuildReport:
+def remove_from_index(ids: Sequence[str], settings: IndexSettings, lock_timeout: float = 3.0,
+                      on_failure: Callable[[str], None] | None = None) -> BuildReport:
     """Remove articles by id (unknown ids are reported as failures)."""
     if read_current(Path(settings.index_dir)) is None:
         raise IndexNotFoundError(f"no index at {settings.index_dir}; nothing to remove")
-    return apply_changes((), ids, settings, None, lock_timeout=lock_timeout)
+    return apply_changes((), ids, settings, None, lock_timeout=lock_timeout, on_failure=on_failure)
 
 
 __all__ = [
