@@ -90,6 +90,19 @@ def test_json_field_aliases_dates_and_ids(tmp_path: Path) -> None:
     assert [str(e) for e in errors] == [f"{tmp_path / 'many.json'}[2]: no body/text/content field"]
 
 
+def test_json_bodies_holding_html_markup_or_entities_become_plain_paragraphs(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "cms.jsonl", [json.dumps({
+        "title": "&#163;1.8m fine for broadcaster",
+        "content": "<p>The regulator fined the broadcaster <a href='/x'>&pound;1.8m</a> on Monday.</p>"
+                   "<script>track()</script><p>AT&T and R&D were not involved.</p>",
+    })])
+    [article], _ = run(path)
+    assert article.title == "£1.8m fine for broadcaster"
+    assert article.body == (
+        "The regulator fined the broadcaster £1.8m on Monday.\n\nAT&T and R&D were not involved."
+    )
+
+
 def test_malformed_json_document_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{\n  "title": "x",\n  "body": oops\n}', encoding="utf-8")

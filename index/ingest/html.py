@@ -10,6 +10,7 @@ the full ``article:published_time`` timestamp (trafilatura keeps only the day).
 from __future__ import annotations
 
 import codecs
+import html as html_module
 import re
 from typing import Any
 from urllib.parse import urljoin
@@ -134,3 +135,44 @@ def parse_html(html: str | bytes, origin: str, url: str | None = None) -> Articl
         byline=doc.get("author") or text_byline or None,
         origin=origin,
     )
+
+
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,9});")
+_MARKUP = re.compile(
+    r"<(?:p|br|div|span|a|em|strong|b|i|h[1-6]|ul|ol|li|blockquote|figure|img)\b[^>]*>", re.I
+)
+_BLOCKS = frozenset({"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote",
+                     "figure", "figcaption", "ul", "ol", "section", "article", "tr", "table", "pre"})
+
+
+def unescape_entities(text: str) -> str:
+    """``&#163;`` → ``£`` and ``&amp;`` → ``&`` in text fields of dumps made from web pages.
+
+    Only complete references (with the semicolon) are touched, so "AT&T" or "R&D" stay.
+    """
+    if "&" not in text:
+        return text
+    return _ENTITY.sub(lambda m: html_module.unescape(m.group()), text)
+
+
+def looks_like_markup(text: str) -> bool:
+    """True for a body holding HTML markup (WordPress and CMS exports store it that way)."""
+    return "<" in text and _MARKUP.search(text) is not None
+
+
+def markup_to_text(fragment: str) -> str:
+    """An HTML fragment as plain text, one paragraph per block element, blank-line separated."""
+    try:
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except (ValueError, lxml_html.etree.ParserError):
+        return fragment
+    for bad in root.xpath("//script|//style|//noscript"):
+        bad.drop_tree()
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.lower() in _BLOCKS:
+            el.tail = "\n\n" + (el.tail or "")
+            if el.tag.lower() != "br":
+                el.text = "\n\n" + (el.text or "")
+    text = root.text_content()
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
+    return "\n\n".join(p for p in paragraphs if p)

@@ -13,6 +13,7 @@ from typing import Any
 
 from index.errors import IngestError
 from index.ingest.dates import parse_date
+from index.ingest.html import looks_like_markup, markup_to_text, unescape_entities
 from index.models import Article, article_id_for
 
 ID_FIELDS = ("id", "guid", "uuid")
@@ -63,8 +64,11 @@ def _text_of(value: Any) -> str | None:
 
 
 def clean_body(text: str) -> str:
-    """Line endings unified and outer whitespace dropped; otherwise the text is kept as given,
-    since sentence offsets point into it."""
+    """Body text as it will be quoted: HTML markup turned into paragraphs, character
+    references decoded, line endings unified; otherwise kept as given."""
+    if looks_like_markup(text):
+        text = markup_to_text(text)
+    text = unescape_entities(text)
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
 
 
@@ -86,7 +90,7 @@ def record_to_article(record: Any, origin: str, line: int | None = None) -> Arti
     given_id = str(given) if isinstance(given, str | int) and not isinstance(given, bool) else None
     return Article(
         id=article_id_for(given_id, url, body),
-        title=_name_of(_first(record, TITLE_FIELDS)) or "",
+        title=unescape_entities(_name_of(_first(record, TITLE_FIELDS)) or ""),
         body=body,
         date=parse_date(_first(record, DATE_FIELDS)),
         url=url,
