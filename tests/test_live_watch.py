@@ -1,0 +1,309 @@
+"""``watch`` rounds against a local HTTP server and a real index (hashing embedder).
+
+Covers: conditional GET so an unchanged round fetches and publishes nothing; only new or
+changed articles are indexed; every fault is one line and never stops the others; retry with
+backoff; dedup across feeds; retention; stopping mid-round; the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from feed_server import FeedServer, Route, article_html, rss
+from typer.testing import CliRunner
+
+from index.embedding import HashingEmbedder
+from index.live.settings import LiveSettings
+from index.live.state import STATE_FILE, LiveState
+from index.live.watch import RoundReport, watch
+from index.models import Article
+from index.settings import IndexSettings
+from index.store import META_FILE, IndexReader, read_current, versions_dir
+
+TOPICS = ["harbour", "orchard", "railway", "glacier", "festival", "vaccine", "election", "satellite",
+          "bakery", "museum", "stadium", "library"]
+
+
+def story(n: int, twist: str = "") -> tuple[str, list[str]]:
+    """A distinct article: its own topic words, so bodies (and content hashes) differ."""
+    t = TOPICS[n % len(TOPICS)]
+    u = TOPICS[(n * 5 + 3) % len(TOPICS)]
+    return (f"The {t} story number {n}", [
+        f"Residents gathered near the {t} on Tuesday morning to discuss story {n} and its {u}.",
+        f"Council members said the {t} project number {n} would cost more than expected{twist}.",
+        f"Local shops near the {u} reported that visitors to the {t} doubled during the week.",
+    ])
+
+
+@pytest.fixture
+def srv() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def live() -> LiveSettings:
+    return LiveSettings(politeness_delay=0, fetch_timeout=0.3, max_redirects=3)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> IndexSettings:
+    return IndexSettings(index_dir=tmp_path / "idx", allow_private_urls=True, keep_versions=10)
+
+
+def serve_story(srv: FeedServer, n: int, twist: str = "", date: str | None = None) -> dict[str, str]:
+    title, paras = story(n, twist)
+    url = srv.page(f"/news/{n}", title, paras, date=date)
+    return {"title": title, "link": url, "guid": url, "description": f"Summary of story {n}{twist}."}
+
+
+def feeds_file(tmp_path: Path, urls: list[str]) -> Path:
+    path = tmp_path / "feeds.txt"
+    path.write_text("# test feeds\n" + "\n".join(urls) + "\n")
+    return path
+
+
+def run(feeds: Path, settings: IndexSettings, live: LiveSettings, *, rounds: int = 1,
+        max_age: timedelta | None = None) -> list[RoundReport]:
+    return watch(feeds, settings, HashingEmbedder(), timedelta(seconds=0), max_age, rounds, live=live)
+
+
+def indexed(index_dir: Path) -> dict[str, Article]:
+    name = read_current(index_dir)
+    if name is None:
+        return {}
+    with sqlite3.connect(versions_dir(index_dir) / name / META_FILE) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM articles")]
+    reader = IndexReader.open(index_dir)
+    try:
+        return reader.get_articles(ids)
+    finally:
+        reader.close()
+
+
+def page_hits(srv: FeedServer) -> int:
+    return sum(v for k, v in srv.hits.items() if k.startswith("/news/"))
+
+
+def test_unchanged_round_costs_only_conditional_gets(srv: FeedServer, live: LiveSettings,
+                                                     settings: IndexSettings, tmp_path: Path) -> None:
+    a = srv.feed("/a.xml", "Feed A", [serve_story(srv, i) for i in range(3)])
+    b = srv.feed("/b.xml", "Feed B", [serve_story(srv, i) for i in range(3, 6)])
+    feeds = feeds_file(tmp_path, [a, b])
+
+    (first,) = run(feeds, settings, live)
+    assert (first.feeds_fetched, first.articles_new, first.published) == (2, 6, True)
+    version = read_current(settings.index_dir)
+    assert len(indexed(settings.index_dir)) == 6 and page_hits(srv) == 6
+
+    (second,) = run(feeds, settings, live)  # a new process would see the same: state is on disk
+    assert second.line().startswith("round 2: feeds fetched 0, not modified 2, failed 0; "
+                                    "articles new 0, updated 0, duplicate 0, failed 0; ")
+    assert "no new version" in second.line()
+    assert srv.not_modified["/a.xml"] == srv.not_modified["/b.xml"] == 1
+    assert page_hits(srv) == 6 and read_current(settings.index_dir) == version
+
+
+def test_only_new_and_changed_items_are_fetched_and_indexed(srv: FeedServer, live: LiveSettings,
+                                                            settings: IndexSettings, tmp_path: Path) -> None:
+    items = [serve_story(srv, i) for i in range(4)]
+    url = srv.feed("/feed.xml", "Feed", items)
+    feeds = feeds_file(tmp_path, [url])
+    run(feeds, settings, live)
+    assert page_hits(srv) == 4
+
+    items[1] = serve_story(srv, 1, twist=", officials now say")  # the story was updated
+    items.append(serve_story(srv, 9))
+    srv.feed("/feed.xml", "Feed", items)
+    (report,) = run(feeds, settings, live)
+    assert (report.articles_new, report.articles_updated, report.published) == (1, 1, True)
+    assert srv.hits["/news/0"] == srv.hits["/news/2"] == srv.hits["/news/3"] == 1  # not re-fetched
+    body = indexed(settings.index_dir)[items[1]["link"]].body
+    assert "officials now say" in body and len(indexed(settings.index_dir)) == 5
+
+
+def test_every_fault_is_one_line_and_never_stops_the_others(
+    srv: FeedServer, live: LiveSettings, settings: IndexSettings, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = [serve_story(srv, i) for i in range(2)]
+    srv.route("/news/err", Route(status=500))
+    srv.route("/news/hang", Route(hang=True))
+    srv.route("/news/loop", Route(status=302, location="/news/loop2"))
+    srv.route("/news/loop2", Route(status=302, location="/news/loop"))
+    srv.route("/news/huge", Route(body=b"<p>words</p>", stream_bytes=20 * 1024 * 1024))
+    srv.route("/news/empty", Route(body=b"<html><body><nav>Home | World</nav></body></html>"))
+    cyrillic = article_html("Новости дня", ["Паводок закрыл мост. " + p for p in story(7)[1]], charset=None)
+    srv.route("/news/cyrillic", Route(body=cyrillic.encode("cp1251"),
+                                      content_type="text/html; charset=windows-1251"))
+    items = [
+        *good,
+        good[0],  # the same item twice in one feed
+        {"title": "Err", "link": srv.url("/news/err"), "description": "Server error story, summary only."},
+        {"title": "Hang", "link": srv.url("/news/hang")},
+        {"title": "Loop", "link": srv.url("/news/loop")},
+        {"title": "Huge", "link": srv.url("/news/huge")},
+        {"title": "Empty", "link": srv.url("/news/empty"), "description": "Empty page story, summary only."},
+        {"title": "Cyr", "link": srv.url("/news/cyrillic")},
+        {"title": "No link", "description": "An item with no link but a description of its own."},
+        {"title": "Nothing at all"},
+    ]
+    feeds = feeds_file(tmp_path, [
+        srv.feed("/good.xml", "Good", items),
+        srv.route("/html.xml", Route(body=article_html("Home", ["Welcome to our site."]).encode())),
+        srv.route("/broken.xml", Route(body=rss("B", good).encode()[:-25],
+                                       content_type="application/rss+xml")),
+        srv.url("/missing.xml"),
+        srv.route("/slow.xml", Route(hang=True)),
+    ])
+    caplog.set_level(logging.INFO, logger="newsbot.watch")
+
+    (report,) = run(feeds, settings, live)
+    assert (report.feeds_fetched, report.feeds_failed) == (1, 4)
+    assert report.articles_new == 6  # 2 good + cyrillic + 2 summaries + the linkless item
+    assert report.articles_fallback == 3 and report.articles_duplicate == 1
+    assert report.articles_failed == 4  # hang, loop, huge (no summary) and the empty item
+    arts = indexed(settings.index_dir)
+    assert "Паводок закрыл мост" in arts[srv.url("/news/cyrillic")].body
+    assert arts[srv.url("/news/err")].body == "Server error story, summary only."
+    for fragment in ("/html.xml: not a feed", "/broken.xml: malformed feed XML", "/missing.xml: HTTP 404",
+                     "/slow.xml: timed out", "/news/err: HTTP 500", "/news/hang: timed out",
+                     "/news/loop: redirect loop", "/news/huge: page larger than 10 MB",
+                     "/news/empty: no extractable article text", "item has no link and no content"):
+        matching = [e for e in report.errors if fragment in e]
+        assert len(matching) == 1, (fragment, report.errors)
+        assert "\n" not in matching[0]
+        assert any(fragment in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage().startswith("round 1: feeds fetched 1, not modified 0, failed 4; "
+                                         "articles new 6, updated 0, duplicate 1, failed 4;")
+               for r in caplog.records)
+
+    # Round 2: the failed page works now and replaces its summary; failures are retried.
+    srv.page("/news/err", "Server error fixed", story(8)[1])
+    (again,) = run(feeds, settings, live)
+    assert again.feeds_failed == 4 and srv.hits["/missing.xml"] == 2 and srv.hits["/news/loop"] == 2
+    assert again.articles_updated == 1
+    assert indexed(settings.index_dir)[srv.url("/news/err")].title == "Server error fixed"
+
+    # Round 3: every feed fails now; nothing indexed before is lost.
+    for path in ("/good.xml", "/html.xml", "/broken.xml", "/slow.xml"):
+        srv.route(path, Route(status=503))
+    run(feeds, settings, live)
+    assert set(indexed(settings.index_dir)) == set(arts)
+
+
+def test_failed_pages_are_retried_next_round_then_with_backoff(
+    srv: FeedServer, live: LiveSettings, settings: IndexSettings, tmp_path: Path,
+) -> None:
+    item = {"title": "Flaky", "link": srv.url("/news/flaky"), "description": "Flaky story, in brief."}
+    srv.route("/news/flaky", Route(status=500))
+    missing = srv.url("/gone.xml")
+    feeds = feeds_file(tmp_path, [srv.feed("/feed.xml", "F", [item]), missing])
+
+    reports = run(feeds, settings, live, rounds=4)
+    # The feed that is gone: tried in rounds 1 and 2, skipped in round 3, tried in round 4.
+    assert srv.hits["/gone.xml"] == 3 and reports[2].feeds_backing_off == 1
+    assert srv.hits["/news/flaky"] == 3
+    assert indexed(settings.index_dir)[item["link"]].body == "Flaky story, in brief."
+
+    title, paras = story(3)
+    srv.page("/news/flaky", title, paras)
+    later = run(feeds, settings, live, rounds=4)
+    assert sum(r.articles_updated for r in later) == 1
+    assert indexed(settings.index_dir)[item["link"]].title == title
+
+
+def test_one_story_through_several_feeds_is_indexed_once(srv: FeedServer, live: LiveSettings,
+                                                         settings: IndexSettings, tmp_path: Path) -> None:
+    title, paras = story(1)
+    canon = srv.url("/news/1")
+    srv.page("/news/1", title, paras, canonical=canon)
+    srv.page("/amp/1", title, paras, canonical=canon)  # another URL, same canonical
+    srv.page("/mirror/1", title, paras)  # another URL, same text, no canonical
+    feeds = feeds_file(tmp_path, [
+        srv.feed("/a.xml", "A", [{"title": title, "link": canon + "?utm_source=a"},
+                                 {"title": title, "link": canon}]),
+        srv.feed("/b.xml", "B", [{"title": title, "link": canon + "#comments"}]),
+        srv.feed("/c.xml", "C", [{"title": title, "link": srv.url("/amp/1")}]),
+        srv.feed("/d.xml", "D", [{"title": title, "link": srv.url("/mirror/1")}]),
+    ])
+    (report,) = run(feeds, settings, live)
+    assert report.articles_new == 1 and report.articles_duplicate == 4
+    assert list(indexed(settings.index_dir)) == [canon]
+    assert sum(n for path, n in srv.hits.items() if path.startswith("/news/1")) == 1  # fetched once
+
+
+def test_max_age_removes_old_articles_in_the_same_update(srv: FeedServer, live: LiveSettings,
+                                                         settings: IndexSettings, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    old = serve_story(srv, 1, date=(now - timedelta(days=400)).isoformat())
+    old["pubDate"] = format_datetime(now - timedelta(days=400))
+    fresh = serve_story(srv, 2, date=(now - timedelta(days=1)).isoformat())
+    feed = srv.feed("/feed.xml", "F", [old, fresh])
+    feeds = feeds_file(tmp_path, [feed])
+    run(feeds, settings, live)
+    assert set(indexed(settings.index_dir)) == {old["link"], fresh["link"]}
+    before = read_current(settings.index_dir)
+
+    (report,) = run(feeds, settings, live, max_age=timedelta(days=365))
+    assert report.articles_removed == 1 and report.published
+    assert set(indexed(settings.index_dir)) == {fresh["link"]}
+    assert read_current(settings.index_dir) != before
+
+
+def test_stop_mid_round_publishes_and_saves_nothing(srv: FeedServer, live: LiveSettings,
+                                                    settings: IndexSettings, tmp_path: Path) -> None:
+    items = [serve_story(srv, i) for i in range(2)]
+    feeds = feeds_file(tmp_path, [srv.feed("/feed.xml", "F", items)])
+    run(feeds, settings, live)
+    version = read_current(settings.index_dir)
+    srv.route("/news/slow", Route(hang=True))
+    srv.feed("/feed.xml", "F", [*items, {"title": "Slow", "link": srv.url("/news/slow")},
+                                serve_story(srv, 5)])
+    stop = threading.Event()
+
+    def stop_when_hanging() -> None:
+        srv.hanging.wait(10)
+        stop.set()
+
+    threading.Thread(target=stop_when_hanging, daemon=True).start()
+    reports = watch(feeds, settings, HashingEmbedder(), timedelta(0), None, 1, live=live, stop=stop)
+    assert reports == [] and read_current(settings.index_dir) == version
+    assert LiveState.load(settings.index_dir).round == 1  # the unfinished round is redone next time
+    (redo,) = run(feeds, settings, live)
+    assert redo.round == 2 and redo.articles_new == 1 and redo.articles_failed == 1
+
+
+def test_cli_index_add_feed_url_and_watch(srv: FeedServer, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.cli import index_app
+
+    for key, value in {"NEWSBOT_MODEL": "hashing-test", "NEWSBOT_ALLOW_PRIVATE_URLS": "1",
+                       "NEWSBOT_POLITENESS_DELAY": "0", "NEWSBOT_FETCH_TIMEOUT": "1"}.items():
+        monkeypatch.setenv(key, value)
+    items = [serve_story(srv, i) for i in range(2)]
+    items.append({"title": "Gone", "link": srv.url("/news/gone"), "description": "Gone story, in brief."})
+    feed = srv.feed("/feed.xml", "F", items)
+    index_dir = tmp_path / "idx"
+    runner = CliRunner()
+
+    result = runner.invoke(index_app, ["add", feed, "--index", str(index_dir)])
+    assert "added 3" in result.stdout
+    assert f"{srv.url('/news/gone')}: HTTP 404 Not Found; indexed the feed's summary instead" in result.stderr
+    assert len(indexed(index_dir)) == 3
+
+    feeds = feeds_file(tmp_path, [feed])
+    result = runner.invoke(index_app, ["watch", "--feeds", str(feeds), "--index", str(index_dir),
+                                       "--every", "1s", "--rounds", "1", "--max-age", "3650d"])
+    assert result.exit_code == 0, result.output
+    assert (index_dir / STATE_FILE).exists()
+
+    bad = runner.invoke(index_app, ["watch", "--feeds", str(feeds), "--every", "soon"])
+    assert bad.exit_code == 2 and "--every: 'soon' is not a duration" in bad.stderr
