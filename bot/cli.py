@@ -5,9 +5,13 @@ It lives in ``bot`` because ``bot`` is the only layer allowed to import the othe
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from index.cli import index_app
+from index.cli_support import report_errors
 from retrieval.cli import register as register_retrieval_commands
 
 app = typer.Typer(
@@ -19,6 +23,33 @@ app = typer.Typer(
 )
 app.add_typer(index_app, name="index", help="Build, update, inspect and verify the index.")
 register_retrieval_commands(app)
+
+
+@app.command("bot")
+@report_errors
+def bot_command(
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="Index directory (default: NEWSBOT_INDEX_DIR, else ./newsbot-index)."),
+    ] = None,
+) -> None:
+    """Run the Telegram bot: long polling, or a webhook server with TELEGRAM_MODE=webhook.
+
+    Settings come from TELEGRAM_* variables or .env (see .env.example); TELEGRAM_BOT_TOKEN is
+    required. The bot picks up index versions published by `newsbot index add` by itself.
+    """
+    # Settings first: a missing token must fail in a second, not after loading the model.
+    from bot.settings import load_bot_settings
+
+    settings = load_bot_settings()
+    from bot.app import configure_logging, run
+    from index.settings import load_index_settings
+    from retrieval.answerer import Answerer
+
+    configure_logging(settings)
+    index_dir = index if index is not None else Path(load_index_settings().index_dir)
+    answerer = Answerer(index_dir)
+    run(settings, answerer)
 
 
 def main() -> None:

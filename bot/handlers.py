@@ -487,6 +487,7 @@ async def _more(query: CallbackQuery, key: str, state: AnswerState, svc: BotServ
     state.shown_alternatives = shown
     # Alternatives that did not fit the message are not offered again: the button goes.
     state.exhausted = shown < want
+    await query.answer()  # first: the client shows a spinner until the press is answered
     message = query.message
     assert isinstance(message, Message)
     try:
@@ -495,7 +496,6 @@ async def _more(query: CallbackQuery, key: str, state: AnswerState, svc: BotServ
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
-    await query.answer()
 
 
 async def _source(query: CallbackQuery, state: AnswerState, index: int, svc: BotServices) -> None:

@@ -30,6 +30,8 @@ def _parse_ids(value: Any) -> Any:
         return frozenset()
     if isinstance(value, str):
         parts = [p for p in re.split(r"[,\s;]+", value.strip().strip("[]")) if p]
+        if not all(re.fullmatch(r"-?\d+", p) for p in parts):
+            raise ValueError("expected numeric ids separated by commas, e.g. 12345,-100987")
         return frozenset(int(p) for p in parts)
     if isinstance(value, int):
         return frozenset({value})

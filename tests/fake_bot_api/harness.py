@@ -21,7 +21,19 @@ from index.models import Article
 from index.pipeline import apply_changes
 from index.settings import IndexSettings
 
-LONG_NAMES = ", ".join(f"delegate number {i} from the northern province of Arvenia" for i in range(40))
+_SYLLABLES = ["ka", "lo", "mi", "ra", "ten", "vo", "zu", "pel", "dor", "an", "is", "ul"]
+
+
+def _names(n: int, seed: int) -> str:
+    """``n`` made-up distinct names: sentences long enough that three need three messages."""
+    out = []
+    for i in range(n):
+        k = i * 7 + seed * 131
+        first = "".join(_SYLLABLES[(k >> s) % 12] for s in (0, 2, 4)).title()
+        last = "".join(_SYLLABLES[(k * 5 + s) % 12] for s in (1, 3, 7)).title()
+        out.append(f"{first} {last}")
+    return ", ".join(out)
+
 
 ARTICLES: list[dict[str, Any]] = [
     dict(id="flood-1", title="Floods kill 42 in Riverton", source="Valley Times", date="2024-03-04T10:00:00Z",
@@ -44,9 +56,9 @@ ARTICLES: list[dict[str, Any]] = [
               "the second half. It was United's first cup win in nine years."),
     dict(id="summit-1", title="Arvenia summit delegates named", source="Congress Wire",
          date="2024-03-01T12:00:00Z", url="https://news.example/arvenia-summit",
-         body=f"The Arvenia summit delegates list includes {LONG_NAMES}. "
-              f"The Arvenia summit delegates list also includes {LONG_NAMES.replace('northern', 'southern')}. "
-              f"The Arvenia summit delegates list finally includes {LONG_NAMES.replace('northern', 'eastern')}."),
+         body=f"The Arvenia summit delegates from the north were {_names(260, 1)}. "
+              f"The Arvenia summit delegates from the south were {_names(260, 2)}. "
+              f"The Arvenia summit delegates from the east were {_names(260, 3)}."),
 ]
 
 #: Added by the hot-reload test from another process.

@@ -1,0 +1,519 @@
+"""End to end: python-telegram-bot's real HTTP client against a local fake Bot API server,
+with the real Answerer on a small index (HashingEmbedder; the real model in a slow test).
+
+Every message the bot sends is checked by the fake server like Telegram would (HTML tags,
+escaping, 4,096 UTF-16 units), so a rendering bug fails here as a 400 would in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_bot_api.harness import ARTICLES, NEW_ARTICLE, bot_running, build_test_index, write_jsonl
+from fake_bot_api.server import BOT_USERNAME, TOKEN, FakeBotApi
+
+from bot.app import RedactToken, build_application, configure_logging, webhook_kwargs
+from bot.handlers import APOLOGY_TEXT, REFUSAL_TEXT
+from bot.settings import BotSettings
+from index.embedding import HashingEmbedder
+from retrieval import Answerer
+
+REPO = Path(__file__).resolve().parent.parent
+USER = 1001
+GROUP = -100777
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_test_index(tmp_path_factory.mktemp("bot-index"), HashingEmbedder())
+
+
+@pytest.fixture(scope="module")
+def answerer(index_dir: Path) -> Answerer:
+    return Answerer(index_dir, embedder=HashingEmbedder())
+
+
+def buttons(msg: dict[str, Any]) -> list[dict[str, Any]]:
+    markup = msg.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def button(msg: dict[str, Any], text_prefix: str) -> str:
+    for b in buttons(msg):
+        if b["text"].startswith(text_prefix):
+            data = b["callback_data"]
+            assert len(data.encode()) <= 64
+            return str(data)
+    raise AssertionError(f"no {text_prefix!r} button in {buttons(msg)}")
+
+
+async def settle(server: FakeBotApi, seconds: float = 0.6) -> None:
+    """Give the bot time to (wrongly) send something we expect it not to."""
+    await asyncio.sleep(seconds)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+async def test_question_gets_cited_sentences(answerer: Answerer) -> None:
+    async with bot_running(answerer) as (server, _):
+        server.message("How many people were killed in the Riverton floods?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        html = reply["html"]
+        assert "At least 42 people were killed in the floods, officials said. [1]" in html
+        assert "<b>Sources</b>" in html
+        assert ('[1] <a href="https://news.example/riverton-floods">Floods kill 42 in Riverton</a>'
+                " — Valley Times, 4 Mar 2024") in html
+        assert button(reply, "More") and button(reply, "Source [1]")
+        # "typing…" was shown before the answer arrived
+        typing = [c for c in server.calls_of("sendChatAction") if c.params.get("action") == "typing"]
+        assert typing and typing[0].at <= reply["_sent_at"]
+        await settle(server, 0.3)
+        assert len(server.sent_to(USER)) == 1
+
+
+async def test_unknown_lists_closest_articles(answerer: Answerer) -> None:
+    async with bot_running(answerer) as (server, _):
+        server.message("What is the capital of Mongolia?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        assert reply["text"].startswith("I don't know")
+        assert "Closest articles" in reply["text"]
+        assert "<a href=" in reply["html"]
+        assert not buttons(reply)
+
+
+async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> None:
+    async with bot_running(answerer) as (server, _):
+        server.message("the floods in Riverton were terrible", user_id=USER, chat_id=GROUP, chat_type="supergroup")
+        server.message("/help", user_id=USER, chat_id=GROUP, chat_type="supergroup")
+        [help_msg] = await server.wait_sent(GROUP)
+        await settle(server)
+        assert len(server.sent_to(GROUP)) == 1, "chatter must be ignored"
+
+        question = server.message("who won the cup final?", user_id=USER, chat_id=GROUP,
+                                  chat_type="supergroup", mention=True)
+        msgs = await server.wait_sent(GROUP, 2)
+        answer = msgs[1]
+        assert "United beat City 3-1" in answer["html"]
+        assert "@" + BOT_USERNAME not in answer["html"]
+        # in a group the answer quotes the question it answers
+        assert answer["reply_to_message"]["message_id"] == question["message"]["message_id"]
+
+        bot_msg = server.messages[(GROUP, answer["message_id"])]
+        server.message("how many people were killed in Riverton?", user_id=USER + 1, chat_id=GROUP,
+                       chat_type="supergroup", reply_to=bot_msg)
+        msgs = await server.wait_sent(GROUP, 3)
+        assert "42 people were killed" in msgs[2]["html"]
+
+        server.message(f"/ask@{BOT_USERNAME} who won re-election in Lakeside?", user_id=USER, chat_id=GROUP,
+                       chat_type="supergroup")
+        msgs = await server.wait_sent(GROUP, 4)
+        assert "Jane Holm" in msgs[3]["html"]
+
+        # a reply to someone else's message is chatter too
+        other = server.messages[(GROUP, question["message"]["message_id"])]
+        server.message("I agree with you", user_id=USER + 2, chat_id=GROUP, chat_type="supergroup", reply_to=other)
+        await settle(server)
+        assert len(server.sent_to(GROUP)) == 4
+
+
+async def test_commands(answerer: Answerer) -> None:
+    admin = 4242
+    async with bot_running(answerer, admin_user_ids=frozenset({admin})) as (server, _):
+        names = [c["command"] for c in server.commands]
+        assert {"start", "help", "ask", "latest", "about"} <= set(names)
+        # admins get their commands in their own chat scope
+        scoped = [c for c in server.calls_of("setMyCommands") if c.params.get("scope", {}).get("type") == "chat"]
+        assert scoped and {"stats", "reload"} <= {c["command"] for c in scoped[0].params["commands"]}
+
+        server.message("/start", user_id=USER)
+        server.message("/help", user_id=USER)
+        await server.wait_sent(USER, 2)
+        server.message("/latest", user_id=USER)
+        msgs = await server.wait_sent(USER, 3)
+        assert "Latest articles" in msgs[2]["text"] and "Arvenia summit delegates named" in msgs[2]["text"]
+        server.message("/about", user_id=USER)
+        msgs = await server.wait_sent(USER, 4)
+        about = msgs[3]["text"]
+        assert "Articles: 5" in about and "Valley Times (1)" in about and "15 Jan 2024 to 5 Mar 2024" in about
+        assert "Tech &lt;Weekly&gt; &amp; Co" in msgs[3]["html"]
+
+        server.message("/stats", user_id=USER)
+        server.message("/reload", user_id=USER)
+        msgs = await server.wait_sent(USER, 6)
+        assert all("for the bot's admins" in m["text"] for m in msgs[4:6])
+
+        server.message("/ask who won the cup final?", user_id=admin)
+        await server.wait_sent(admin, 1)
+        server.message("/stats", user_id=admin)
+        msgs = await server.wait_sent(admin, 2)
+        assert "Questions served: 1" in msgs[1]["text"] and "p95" in msgs[1]["text"]
+        server.message("/reload", user_id=admin)
+        msgs = await server.wait_sent(admin, 3)
+        assert "Already on the newest index" in msgs[2]["text"]
+        server.message("/ask", user_id=USER)
+        msgs = await server.wait_sent(USER, 7)
+        assert "Ask me a question" in msgs[6]["text"]
+
+
+async def test_more_and_source_buttons(answerer: Answerer) -> None:
+    async with bot_running(answerer, more_batch=2) as (server, _):
+        server.message("How many people were killed in the Riverton floods?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        before = reply["text"]
+        server.callback(server.messages[(USER, reply["message_id"])], button(reply, "More"), user_id=USER)
+        await server.wait_for(lambda: server.edits)
+        edited = server.sent_to(USER)[0]
+        assert edited["text"].startswith(before.split("\n\nSources")[0])
+        assert len(edited["text"]) > len(before)
+        assert server.callback_answers, "the button press was acknowledged"
+
+        # Source: the passage around the first cited sentence, the cited one in bold
+        server.callback(server.messages[(USER, reply["message_id"])], button(edited, "Source [1]"), user_id=USER)
+        msgs = await server.wait_sent(USER, 2)
+        passage = msgs[1]["html"]
+        assert "<b>At least 42 people were killed in the floods, officials said.</b>" in passage
+        assert "Heavy floods struck the town of Riverton" in passage
+        assert '<a href="https://news.example/riverton-floods">' in passage
+
+        # More until exhausted: the button goes away
+        for _ in range(5):
+            current = server.sent_to(USER)[0]
+            if not any(b["text"] == "More" for b in buttons(current)):
+                break
+            n = len(server.edits)
+            server.callback(server.messages[(USER, reply["message_id"])], button(current, "More"), user_id=USER)
+            await server.wait_for(lambda n=n: len(server.edits) > n)
+        assert not any(b["text"] == "More" for b in buttons(server.sent_to(USER)[0]))
+
+        # a button of a forgotten answer says so instead of failing
+        server.callback(server.messages[(USER, reply["message_id"])], "m:unknownkey", user_id=USER)
+        await server.wait_for(lambda: any("too old" in str(a.get("text")) for a in server.callback_answers))
+
+
+async def test_follow_up_uses_history(answerer: Answerer) -> None:
+    spy = SpyAnswerer(answerer)
+    async with bot_running(spy) as (server, _):
+        server.message("How many people were killed in the Riverton floods?", user_id=USER)
+        await server.wait_sent(USER)
+        server.message("and how many were civilians?", user_id=USER)
+        msgs = await server.wait_sent(USER, 2)
+        first_sentence = msgs[1]["text"].split("\n")[0]
+        assert "30 were civilians" in first_sentence
+        # the answerer got the chat's previous turn; another chat has no history
+        server.message("and how many were civilians?", user_id=USER + 5)
+        await server.wait_sent(USER + 5)
+    assert spy.histories[0] is None
+    assert spy.histories[1] is not None and "Riverton" in spy.histories[1][-1].question
+    assert spy.histories[2] is None
+
+
+class SpyAnswerer:
+    """Wraps the real answerer, counting questions (and optionally failing or stalling)."""
+
+    def __init__(self, inner: Answerer, fail_on: str | None = None, slow_on: str | None = None,
+                 delay: float = 0.0) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+        self.histories: list[Any] = []
+        self.fail_on = fail_on
+        self.slow_on = slow_on
+        self.delay = delay
+        self.threads: set[str] = set()
+
+    @property
+    def reader(self) -> Any:
+        return self.inner.reader
+
+    def ask(self, question: str, history: Any = None, filters: Any = None) -> Any:
+        self.asked.append(question)
+        self.histories.append(list(history) if history else None)
+        self.threads.add(threading.current_thread().name)
+        if self.fail_on and self.fail_on in question:
+            raise RuntimeError(f"boom while answering {TOKEN}")
+        if self.slow_on and self.slow_on in question:
+            time.sleep(self.delay)
+        return self.inner.ask(question, history, filters)
+
+    def context(self, sentence_id: int, window: int = 2) -> Any:
+        return self.inner.context(sentence_id, window)
+
+    def reload_if_newer(self) -> bool:
+        return self.inner.reload_if_newer()
+
+
+async def test_unauthorized_user_gets_one_refusal(answerer: Answerer) -> None:
+    spy = SpyAnswerer(answerer)
+    async with bot_running(spy, allowed_user_ids=frozenset({USER}), allowed_chat_ids=frozenset({GROUP})) as (
+        server, _
+    ):
+        stranger = 666
+        server.message("How many people were killed in the Riverton floods?", user_id=stranger)
+        server.message("/latest", user_id=stranger)
+        server.message("/about", user_id=stranger)
+        [refusal] = await server.wait_sent(stranger)
+        await settle(server)
+        assert len(server.sent_to(stranger)) == 1
+        assert refusal["text"] == REFUSAL_TEXT
+        assert spy.asked == []
+        # allowed: the listed user, and anyone in the listed group
+        server.message("who won the cup final?", user_id=USER)
+        server.message("who won the cup final?", user_id=stranger, chat_id=GROUP, chat_type="group", mention=True)
+        await server.wait_sent(USER)
+        await server.wait_sent(GROUP)
+        # a stranger pressing a button under an allowed answer is refused too
+        answer = server.sent_to(USER)[0]
+        n = len(server.callback_answers)
+        server.callback(server.messages[(USER, answer["message_id"])], button(answer, "More"), user_id=stranger)
+        await server.wait_for(lambda: len(server.callback_answers) > n)
+        assert server.callback_answers[-1]["text"] == REFUSAL_TEXT
+        assert not server.edits
+
+
+async def test_rate_limit(answerer: Answerer) -> None:
+    async with bot_running(answerer, rate_limit_per_user=2, rate_limit_window_seconds=60) as (server, _):
+        for _ in range(4):
+            server.message("who won the cup final?", user_id=USER)
+        msgs = await server.wait_sent(USER, 3)
+        await settle(server)
+        msgs = server.sent_to(USER)
+        assert len(msgs) == 3
+        assert sum("United beat City" in m["text"] for m in msgs) == 2
+        assert sum(m["text"].startswith("Slow down") for m in msgs) == 1
+        # other users are not affected
+        server.message("who won the cup final?", user_id=USER + 1)
+        [other] = await server.wait_sent(USER + 1)
+        assert "United beat City" in other["text"]
+
+
+async def test_article_with_script_and_ampersand_is_escaped(answerer: Answerer) -> None:
+    async with bot_running(answerer) as (server, _):
+        server.message("What did hackers insert into AT&T support pages?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        html = reply["html"]
+        assert "<script>" not in html
+        assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in html
+        assert "AT&amp;T" in html
+        assert 'href="https://news.example/att?a=1&amp;b=2"' in html
+        assert "Hackers hide &lt;script&gt; tags &amp; &quot;quotes&quot; in AT&amp;T pages" in html
+        # what the user sees is the article's exact text
+        assert 'hackers inserted <script>alert("pwned")</script> into AT&T' in reply["text"]
+
+
+async def test_long_answer_is_split_at_sentence_boundaries(answerer: Answerer) -> None:
+    """Sentences of ~4,300 characters: every answer needs several messages."""
+    question = "Who were the Arvenia summit delegates?"
+    async with bot_running(answerer) as (server, _):
+        server.message(question, user_id=USER)
+        await server.wait_sent(USER, 2)
+        await settle(server, 0.3)
+        msgs = server.sent_to(USER)
+    sentences = [s.text for s in answerer.ask(question).sentences]
+    assert sentences and all(len(s) > 4096 for s in sentences)
+    assert len(msgs) >= 2
+    for m in msgs:
+        assert len(m["text"].encode("utf-16-le")) // 2 <= 4096
+    # Read the sentences back: a sentence longer than a message continues in the next one
+    # (cut at a space); every other cut is between sentences; nothing is lost or reordered.
+    lines = [line for m in msgs for line in m["text"].split("\n")]
+    body = lines[: lines.index("")] if "" in lines else lines
+    rebuilt, current = [], []
+    for line in body:
+        current.append(line)
+        if line.endswith(" [1]"):
+            rebuilt.append(" ".join(current).removesuffix(" [1]"))
+            current = []
+    assert rebuilt == sentences and not current
+    assert "Sources" in msgs[-1]["text"]
+    assert buttons(msgs[-1]) and not any(buttons(m) for m in msgs[:-1])
+
+
+# --------------------------------------------------------------------------- failures
+
+
+async def test_telegram_429_500_and_timeouts_lose_and_duplicate_nothing(answerer: Answerer) -> None:
+    async with bot_running(answerer, request_timeout_seconds=1.0) as (server, _):
+        server.fail("sendMessage", "429", times=1, retry_after=1)
+        server.message("who won the cup final?", user_id=1)
+        server.fail("sendMessage", "500", times=2)
+        server.message("who won the cup final?", user_id=2)
+        await server.wait_sent(1)
+        await server.wait_sent(2)
+
+        # the answer is stalled past the client timeout after Telegram delivered it:
+        # the bot must not send it again
+        server.fail("sendMessage", "stall", times=1, stall_seconds=1.6)
+        server.message("who won the cup final?", user_id=3)
+        await server.wait_sent(3)
+        # getUpdates stalled and failing: updates are fetched again, processed once
+        server.fail("getUpdates", "stall", times=1, stall_seconds=1.2)
+        server.fail("getUpdates", "500", times=1)
+        server.fail("sendChatAction", "500", times=3)
+        await asyncio.sleep(0.1)
+        server.message("who won the cup final?", user_id=4)
+        server.message("who won the cup final?", user_id=5)
+        await server.wait_sent(4, timeout=15)
+        await server.wait_sent(5, timeout=15)
+        await settle(server, 2.0)
+        for user in (1, 2, 3, 4, 5):
+            msgs = server.sent_to(user)
+            assert len(msgs) == 1, (user, [m["text"][:40] for m in msgs])
+            assert "United beat City" in msgs[0]["text"]
+        assert APOLOGY_TEXT not in [m["text"] for m in server.sent]
+        statuses = [c.status for c in server.calls_of("sendMessage")]
+        assert statuses.count(429) == 1 and statuses.count(500) == 2
+
+
+async def test_error_handler_apologises_and_keeps_running(
+    answerer: Answerer, caplog: pytest.LogCaptureFixture
+) -> None:
+    spy = SpyAnswerer(answerer, fail_on="explode")
+    caplog.set_level(logging.INFO)
+    # what `newsbot bot` does at start-up (caplog's handler stands in for the stderr one)
+    configure_logging(BotSettings(_env_file=None, bot_token=TOKEN))  # type: ignore[call-arg]
+    caplog.handler.addFilter(RedactToken(TOKEN))
+    async with bot_running(spy) as (server, _):
+        update = server.message("please explode now", user_id=USER)
+        [apology] = await server.wait_sent(USER)
+        assert apology["text"] == APOLOGY_TEXT
+        assert "Traceback" not in apology["text"] and "boom" not in apology["text"]
+        server.message("who won the cup final?", user_id=USER)
+        msgs = await server.wait_sent(USER, 2)
+        assert "United beat City" in msgs[1]["text"]
+    records = [r for r in caplog.records if r.name == "newsbot.bot" and r.levelno >= logging.ERROR]
+    assert any(f"update {update['update_id']}" in r.getMessage() and r.exc_info for r in records)
+    assert TOKEN not in caplog.text
+    assert "<token>" in caplog.text  # the exception text named it and was redacted
+    assert not [r for r in caplog.records if r.name == "httpx" and r.levelno < logging.WARNING]
+    assert TOKEN.split(":")[1] not in caplog.text
+
+
+async def test_slow_question_does_not_stall_other_chats(answerer: Answerer) -> None:
+    spy = SpyAnswerer(answerer, slow_on="slowly", delay=2.0)
+    async with bot_running(spy, answer_workers=2) as (server, _):
+        server.message("slowly: who won the cup final?", user_id=1)
+        await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        server.message("who won the cup final?", user_id=2)
+        server.message("/help", user_id=3)
+        await server.wait_sent(2)
+        await server.wait_sent(3)
+        assert time.perf_counter() - started < 1.5
+        assert not server.sent_to(1)
+        await server.wait_sent(1, timeout=5)
+        assert all(name.startswith("answer") for name in spy.threads), "answers run off the event loop"
+
+
+async def test_webhook_checks_secret_token(answerer: Answerer, unused_tcp_port: int) -> None:
+    import httpx
+
+    from bot.app import running
+
+    async with FakeBotApi() as server:
+        from fake_bot_api.harness import bot_settings
+
+        settings = bot_settings(server, mode="webhook", webhook_url="https://bot.example/hook/abc",
+                                webhook_secret_token="s3cret-Token", webhook_listen="127.0.0.1",
+                                webhook_port=unused_tcp_port)
+        app = build_application(settings, answerer)
+        await app.initialize()
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_webhook(**webhook_kwargs(settings))
+        try:
+            assert server.webhook["url"] == "https://bot.example/hook/abc"
+            assert server.webhook["secret_token"] == "s3cret-Token"
+            update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"},
+                                                  "from": {"id": USER, "is_bot": False, "first_name": "A"},
+                                                  "text": "who won the cup final?"}}
+            url = f"http://127.0.0.1:{unused_tcp_port}/hook/abc"
+            async with httpx.AsyncClient() as client:
+                bad = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+                missing = await client.post(url, json=update)
+                assert bad.status_code == 403 and missing.status_code == 403
+                ok = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token"})
+                assert ok.status_code == 200
+            [reply] = await server.wait_sent(USER)
+            assert "United beat City" in reply["text"]
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+    assert running  # the polling helper is the other way in
+
+
+# --------------------------------------------------------------------------- hot reload
+
+
+@pytest.mark.slow
+async def test_hot_reload_after_index_add_in_another_process(tmp_path: Path) -> None:
+    """`newsbot index add` in another process; the running bot answers from it within 10 s."""
+    index_dir = build_test_index(tmp_path / "index", HashingEmbedder())
+    live = Answerer(index_dir, embedder=HashingEmbedder())
+    new_file = write_jsonl(tmp_path / "new.jsonl", [NEW_ARTICLE])
+    question = "How many residents of Kestrel Bay were evacuated?"
+    async with bot_running(live, reload_interval_seconds=1.0) as (server, _):
+        server.message(question, user_id=USER)
+        [before] = await server.wait_sent(USER)
+        assert "3,000 residents" not in before["text"]
+
+        env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "NEWSBOT_INDEX_DIR": str(index_dir)}
+        cmd = [str(Path(sys.executable).parent / "newsbot"), "index", "add", str(new_file)]
+        # Keep asking while the other process writes: every answer comes from a complete version.
+        proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
+                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        asked = 1
+        while proc.returncode is None:
+            server.message("who won the cup final?", user_id=USER + 1)
+            asked += 1
+            await asyncio.sleep(0.2)
+            with_timeout = asyncio.wait_for(proc.wait(), 0.01)
+            try:
+                await with_timeout
+            except TimeoutError:
+                pass
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        published = time.monotonic()
+
+        # within 10 s the bot answers from the new version, without a restart
+        while True:
+            n = len(server.sent_to(USER))
+            server.message(question, user_id=USER)
+            msgs = await server.wait_sent(USER, n + 1)
+            if "3,000 residents" in msgs[-1]["text"]:
+                break
+            assert time.monotonic() - published < 10, "not reloaded within 10 s"
+            await asyncio.sleep(0.5)
+        assert time.monotonic() - published < 10
+        await server.wait_sent(USER + 1, asked - 1, timeout=15)
+        await settle(server, 0.5)
+        # no update was dropped while the index changed under the bot
+        assert len(server.sent_to(USER + 1)) == asked - 1
+        assert all("United beat City" in m["text"] for m in server.sent_to(USER + 1))
+
+
+@pytest.mark.slow
+async def test_real_model_end_to_end(tmp_path: Path) -> None:
+    from index.embedding import load_embedder
+
+    embedder = load_embedder("all-MiniLM-L6-v2")
+    index_dir = build_test_index(tmp_path / "index", embedder, ARTICLES, model="all-MiniLM-L6-v2")
+    real = Answerer(index_dir, embedder=embedder)
+    async with bot_running(real) as (server, _):
+        server.message("How many people died in the Riverton floods?", user_id=USER)
+        [reply] = await server.wait_sent(USER, timeout=30)
+        assert "42 people were killed" in reply["text"]
+        assert "Floods kill 42 in Riverton" in reply["text"]
+        server.message("and how many of them were civilians?", user_id=USER)
+        msgs = await server.wait_sent(USER, 2, timeout=30)
+        assert "30 were civilians" in msgs[1]["text"]
