@@ -172,7 +172,7 @@ def test_fixture_folder_mixes_formats(tmp_path: Path) -> None:
     articles, errors = run(FIXTURES / "ingest")
     assert errors == []
     assert sorted(a.source or "" for a in articles) == [
-        "", "Coastal Times", "The Harbor Ledger", "The Lakeside Courier",
+        "", "Coastal Times", "The Harbor Ledger", "The Lakeside Courier", "Valley Post",
     ]
     assert all(a.date is not None and a.date.tzinfo is not None for a in articles)
 
@@ -230,6 +230,10 @@ def test_without_the_live_module_urls_are_reported_not_fatal(
         ("Friday, December 1, 2023", datetime(2023, 12, 1, tzinfo=UTC)),
         ("1 December 2023, 09:15 GMT", datetime(2023, 12, 1, 9, 15, tzinfo=UTC)),
         ("Published: 1 Dec 2023 10:30 BST", datetime(2023, 12, 1, 9, 30, tzinfo=UTC)),
+        ("Last modified on Wed 6 Dec 2023 12.01 GMT", datetime(2023, 12, 6, 12, 1, tzinfo=UTC)),
+        ("Jan 4, 2024, 10:02 AM ET", datetime(2024, 1, 4, 15, 2, tzinfo=UTC)),
+        ("04.01.2024", datetime(2024, 1, 4, tzinfo=UTC)),  # dotted dates are day-first
+        ("13/01/2024", datetime(2024, 1, 13, tzinfo=UTC)),
         (1701426600, datetime(2023, 12, 1, 10, 30, tzinfo=UTC)),
         ("December 1", None),  # no year: better no date than this year's
         ("yesterday", None),

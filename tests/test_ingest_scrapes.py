@@ -83,6 +83,20 @@ def test_coastal_times_date_first_agency_byline_and_shouted_read_more() -> None:
     assert "Dr. Karin Holm" in sentences(article)[-1]
 
 
+def test_valley_post_site_suffix_role_byline_dotted_time_and_footer() -> None:
+    article = scrape("valley_post.txt")
+    # the "| Valley Post" suffix goes once the footer has named the site
+    assert article.title == "Rail line to the valley towns will close for six months of repairs"
+    assert article.source == "Valley Post"
+    assert article.byline == "Ama Mensah, Senior Correspondent"
+    assert article.date == datetime(2023, 12, 6, 12, 1, tzinfo=UTC)
+    said = sentences(article)
+    assert said[0] == "Commuters face longer journeys as buses replace trains from May"  # the standfirst
+    assert said[-1].startswith("A passenger group said the closure")
+    for chrome in ("Opinion", "Photo:", "Topics", "Reuse this content", "©", "Last modified"):
+        assert chrome not in article.body, chrome
+
+
 def test_scrape_without_headline_keeps_all_text_and_empty_title() -> None:
     text = (
         "The river rose 2.3 metres overnight, the flood office said.\n\n"
@@ -145,6 +159,8 @@ def test_headlines_that_look_unusual_are_still_headlines(headline: str) -> None:
         ("Jane Doe, Reuters", "byline"),
         ("Staff Correspondent", "byline"),
         ("GVS News Desk", "byline"),
+        ("Last modified on Wed 6 Dec 2023 12.01 GMT", "date"),
+        ("Reuse this content", "chrome"),
         ("By Jane Doe | 1 Dec 2023", "meta"),
         # real sentences must never be taken for chrome or bylines
         ("By Tuesday, the council had voted to close the pool.", "content"),
@@ -159,3 +175,17 @@ def test_headlines_that_look_unusual_are_still_headlines(headline: str) -> None:
 )
 def test_line_classification(line: str, kind: str) -> None:
     assert classify(line).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("line", "byline"),
+    [
+        ("By ANA LIND", "Ana Lind"),
+        ("Written by Ama Mensah, Senior Correspondent", "Ama Mensah, Senior Correspondent"),
+        ("(Reporting by Jonas Pike)", "Jonas Pike"),
+        ("Reporting by Jonas Pike; Editing by Ruth Amadi", "Reporting by Jonas Pike; Editing by Ruth Amadi"),
+        ("*By Jane Doe and John Roe*", "Jane Doe and John Roe"),
+    ],
+)
+def test_byline_names(line: str, byline: str) -> None:
+    assert classify(line).byline == byline

@@ -21,10 +21,18 @@ _TZINFOS: dict[str, int] = {
     "KST": 9 * _HOUR, "AEST": 10 * _HOUR, "AEDT": 11 * _HOUR, "NZST": 12 * _HOUR,
     "EST": -5 * _HOUR, "EDT": -4 * _HOUR, "CST": -6 * _HOUR, "CDT": -5 * _HOUR,
     "MST": -7 * _HOUR, "MDT": -6 * _HOUR, "PST": -8 * _HOUR, "PDT": -7 * _HOUR,
+    # US zones as newsrooms write them ("10:02 AM ET"), taken as standard time
+    "ET": -5 * _HOUR, "CT": -6 * _HOUR, "MT": -7 * _HOUR, "PT": -8 * _HOUR,
 }
+#: "04.01.2024" is day-first wherever dots are used; slashes stay month-first (US) unless
+#: the first number cannot be a month.
+_DOTTED = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{2,4}\b")
+#: "12.01" as a time of day (Guardian style) after a year: dateutil would read a decimal.
+_DOTTED_TIME = re.compile(r"(\d{4}\s+)(\d{1,2})\.(\d{2})\b")
 _AT = re.compile(r"\s+at\s+", re.IGNORECASE)
 _PREFIX = re.compile(
-    r"^(?:published|posted|updated|last updated|first published|date|dated)(?:\s+on)?\s*[:\-–]?\s*",
+    r"^(?:published|posted|updated|last updated|last modified|modified|first published|date|dated)"
+    r"(?:\s+on)?\s*[:\-–]?\s*",
     re.IGNORECASE,
 )
 
@@ -67,7 +75,8 @@ def parse_date(value: object) -> datetime | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            parsed = du_parser.parse(_AT.sub(" ", text), tzinfos=_TZINFOS)
+            cleaned = _DOTTED_TIME.sub(r"\1\2:\3", _AT.sub(" ", text))
+            parsed = du_parser.parse(cleaned, tzinfos=_TZINFOS, dayfirst=bool(_DOTTED.match(text)))
     except (ValueError, OverflowError, TypeError):
         return None
     if not 1900 <= parsed.year <= 2200:

@@ -43,7 +43,10 @@ _CHROME = re.compile(
     | share\ (?:on|via)\ .+ | follow\ us\b.* | subscribe\b.* | sign\ up\ (?:for|to)\b.*newsletter.*
     | (?:sign|log)\ (?:in|out) | menu | close | search | print | e-?mail | comments?(?:\ \(\d+\))?
     | facebook | twitter | x | whatsapp | linkedin | telegram | pinterest | reddit | instagram
-    | copy\ link | link\ copied | tags?\ ?:.* | topics?\ ?:.* | filed\ under\b.*
+    | copy\ link | link\ copied | tags? | topics? | tags?\ ?:.* | topics?\ ?:.* | filed\ under\b.*
+    | reuse\ this\ content | report\ an?\ (?:error|typo|correction) | most\ (?:read|viewed|popular)
+    | explore\ more\ on\ these\ topics | related\ topics | (?:view|show|load)\ (?:all\ )?comments.*
+    | leave\ a\ (?:comment|reply) | was\ this\ (?:article|story)\ helpful\?? | print\ this\ (?:page|article)
     | (?:image|photo|picture|video)\ ?(?:source|credit|caption)?\ ?:.* | getty\ images
     | listen\ to\ (?:this\ )?(?:article|story).* | \d+\ min(?:ute)?s?\ read | reading\ time\b.*
     | click\ here\b.* | all\ rights\ reserved\.? | (?:accept|reject)(?:\ all)?(?:\ cookies)?
@@ -62,7 +65,7 @@ _LINK_LINE = re.compile(
 _WELCOME = re.compile(r"(?i)^welcome\s+to\s+(?:the\s+(?=[a-z]))?(?P<site>.{2,60}?)[\s.!]*$")
 _COPYRIGHT = re.compile(
     r"(?i)^(?:©|\(c\)|copyright)\s*(?:©|\(c\))?\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?)?[\s,]*"
-    r"(?P<site>[^|]*?)[\s.,]*(?:all\s+rights\s+reserved\.?)?$"
+    r"(?P<site>[^|]*?)[\s.,]*(?:\d{4}(?:\s*[-–]\s*\d{4})?)?[\s.,]*(?:all\s+rights\s+reserved\.?)?$"
 )
 _KEY_VALUE = re.compile(
     r"(?i)^(?P<key>title|headline|date|published|published at|pubdate|source|site|publisher|author|"
@@ -74,7 +77,8 @@ _DATE_WORDS = _words(
     """monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
     fri sat sun january february march april may june july august september october november
     december jan feb mar apr jun jul aug sep sept oct nov dec st nd rd th am pm a m p on at of
-    published posted updated last first date dated utc gmt bst cet cest eet est edt cst cdt mst
+    published posted updated modified edited created last first date dated utc gmt bst cet cest eet est
+    edt cst cdt mst et ct mt pt
     mdt pst pdt ist pkt jst aest z t hours hour hrs mins minutes minute days day weeks ago"""
 )
 _DATE_TOKEN = re.compile(r"[A-Za-z]+|\d+")
@@ -138,6 +142,8 @@ def strip_markup(line: str) -> str:
 
 def _clean_name(value: str) -> str | None:
     value = " ".join(value.replace("*", " ").replace("_", " ").split()).strip(" ,;:|-–—")
+    if value.isupper() and len(value) > 4:  # "By ANA LIND" → "Ana Lind" (but keep "AFP")
+        value = value.title()
     return value or None
 
 
@@ -177,10 +183,10 @@ def byline_line(line: str) -> LineInfo | None:
     """"By Jane Doe", "Reporting by …; Editing by …", "GVS News Desk", "Jane Doe, Reuters"."""
     m = _BYLINE_PREFIX.match(line)
     if m and _is_name_run(m.group("rest"), max_words=24):
-        if re.match(r"(?i)^[(\[]?by\b", line):
-            return LineInfo("byline", byline=_clean_name(m.group("rest")))
-        # "Reporting by A; Editing by B" is kept whole: it credits several people
-        return LineInfo("byline", byline=_clean_name(line.strip("()[] .")))
+        if ";" in m.group("rest"):
+            # "Reporting by A; Editing by B" is kept whole: it credits several people
+            return LineInfo("byline", byline=_clean_name(line.strip("()[] .")))
+        return LineInfo("byline", byline=_clean_name(m.group("rest")))
     if _DESK.match(line) and _is_name_run(line, max_words=6):
         return LineInfo("byline", byline=_clean_name(line))
     parts = [p.strip() for p in re.split(r",|\(|\)|\|", line) if p.strip()]

@@ -61,6 +61,14 @@ def _looks_like_title(line: str) -> bool:
     )
 
 
+def _without_site_suffix(title: str, site: str | None) -> str:
+    """"Ferry resumes | The Lakeside Courier" → "Ferry resumes" once the site name is known."""
+    if not site:
+        return title
+    m = re.match(rf"^(?P<title>.+?)\s*(?:\||-|–|—|::)\s*{re.escape(site)}$", title, re.IGNORECASE)
+    return m.group("title") if m else title
+
+
 def _scan(lines: list[str]) -> tuple[_Meta, list[str | None]]:
     """Classify every line; returns metadata and the kept content lines (None = not kept)."""
     meta = _Meta()
@@ -128,11 +136,12 @@ def parse_plaintext(text: str, origin: str) -> Article:
         lines[0] = ""
     meta, kept = _scan(lines)
     body = _assemble(kept)
+    title = _without_site_suffix(meta.title or "", meta.site)
     if not body:
         raise IngestError(origin, "empty body (no article text after removing page chrome)")
     return Article(
         id=article_id_for(None, meta.url, body),
-        title=meta.title or "",
+        title=title,
         body=body,
         date=meta.date,
         url=meta.url,
