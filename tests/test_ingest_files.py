@@ -103,6 +103,18 @@ def test_json_bodies_holding_html_markup_or_entities_become_plain_paragraphs(tmp
     )
 
 
+def test_the_longest_text_field_is_the_body(tmp_path: Path) -> None:
+    # SQuAD-style passages: "article" is a slug, "context" is the text
+    path = write_jsonl(tmp_path / "passages.jsonl", [
+        json.dumps({"id": "Harbour-000", "title": "Harbour", "article": "Harbour", "context": BODY}),
+        json.dumps({"title": "Summary only", "description": "The mayor resigned on Friday."}),
+    ])
+    articles, errors = run(path)
+    assert errors == []
+    assert (articles[0].id, articles[0].body) == ("Harbour-000", BODY)
+    assert articles[1].body == "The mayor resigned on Friday."
+
+
 def test_malformed_json_document_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{\n  "title": "x",\n  "body": oops\n}', encoding="utf-8")

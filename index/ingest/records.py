@@ -18,7 +18,10 @@ from index.models import Article, article_id_for
 
 ID_FIELDS = ("id", "guid", "uuid")
 TITLE_FIELDS = ("title", "headline", "name")
-BODY_FIELDS = ("body", "text", "content", "article", "article_body", "articleBody", "full_text")
+BODY_FIELDS = ("body", "text", "content", "article", "article_body", "articleBody", "full_text",
+               "context", "passage", "story")
+#: Used only when no body field is present: a feed dump may carry nothing but the summary.
+SUMMARY_FIELDS = ("description", "summary")
 DATE_FIELDS = ("date", "published", "published_at", "publishedAt", "pubDate", "datetime",
                "date_published", "datePublished", "created_at")
 URL_FIELDS = ("url", "link", "canonical_url", "canonicalUrl")
@@ -36,6 +39,16 @@ def _first(record: Mapping[str, Any], names: tuple[str, ...]) -> Any:
         if value not in (None, "", [], {}):
             return value
     return None
+
+
+def _body_field(record: Mapping[str, Any]) -> Any:
+    """The longest of the body-like fields (SQuAD's "article" is a slug, "context" the text)."""
+    candidates = [record[n] for n in BODY_FIELDS if record.get(n) not in (None, "", [], {})]
+    if not candidates:
+        return _first(record, SUMMARY_FIELDS)
+    if len(candidates) == 1:
+        return candidates[0]
+    return max(candidates, key=lambda v: len(_text_of(v) or ""))
 
 
 def _name_of(value: Any) -> str | None:
@@ -76,7 +89,7 @@ def record_to_article(record: Any, origin: str, line: int | None = None) -> Arti
     """One JSON object as an Article; raises IngestError naming the origin (and line)."""
     if not isinstance(record, Mapping):
         raise IngestError(origin, f"expected a JSON object, got {type(record).__name__}", line)
-    raw_body = _first(record, BODY_FIELDS)
+    raw_body = _body_field(record)
     if raw_body is None:
         raise IngestError(origin, _MISSING_BODY, line)
     body = _text_of(raw_body)
@@ -119,7 +132,7 @@ def iter_json_document(text: str, origin: str) -> Iterator[Article | IngestError
     except json.JSONDecodeError as exc:
         yield IngestError(origin, f"invalid JSON ({exc.msg})", exc.lineno)
         return
-    if isinstance(doc, Mapping) and _first(doc, BODY_FIELDS) is None:
+    if isinstance(doc, Mapping) and _body_field(doc) is None:
         inner = _first(doc, CONTAINER_FIELDS)
         if isinstance(inner, list):
             doc = inner
