@@ -115,6 +115,15 @@ def test_the_longest_text_field_is_the_body(tmp_path: Path) -> None:
     assert articles[1].body == "The mayor resigned on Friday."
 
 
+def test_json_lines_saved_as_json_are_read_line_by_line(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "export.json", [
+        json.dumps({"id": "x1", "body": BODY}), "{oops", json.dumps({"id": "x3", "body": BODY}),
+    ])
+    articles, errors = run(path)
+    assert [a.id for a in articles] == ["x1", "x3"]
+    assert [e.line for e in errors] == [2]
+
+
 def test_malformed_json_document_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{\n  "title": "x",\n  "body": oops\n}', encoding="utf-8")

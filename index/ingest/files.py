@@ -14,7 +14,7 @@ from pathlib import Path
 from index.errors import IngestError
 from index.ingest.html import parse_html
 from index.ingest.plaintext import parse_plaintext
-from index.ingest.records import iter_json_document, parse_jsonl_line
+from index.ingest.records import iter_json_document, iter_jsonl_text, parse_jsonl_line
 from index.models import Article
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
@@ -100,13 +100,7 @@ def iter_jsonl(data: bytes, origin: str) -> Iterator[Article | IngestError]:
     except IngestError:
         yield from _iter_jsonl_bytes(data, origin)
         return
-    # split on "\n" only: U+2028 and friends may appear unescaped inside JSON strings
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if raw.strip():
-            try:
-                yield parse_jsonl_line(raw, origin, number)
-            except IngestError as err:
-                yield err
+    yield from iter_jsonl_text(text, origin)
 
 
 def _iter_jsonl_bytes(data: bytes, origin: str) -> Iterator[Article | IngestError]:

@@ -122,15 +122,30 @@ def parse_jsonl_line(text: str, origin: str, line: int) -> Article:
     return record_to_article(record, origin, line)
 
 
+def iter_jsonl_text(text: str, origin: str) -> Iterator[Article | IngestError]:
+    """One article per line; a bad line is reported (by number) and the rest still read."""
+    # split on "\n" only: U+2028 and friends may appear unescaped inside JSON strings
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if raw.strip():
+            try:
+                yield parse_jsonl_line(raw, origin, number)
+            except IngestError as err:
+                yield err
+
+
 def iter_json_document(text: str, origin: str) -> Iterator[Article | IngestError]:
     """A .json file: one article object, a list of them, or {"articles": [...]}.
 
-    Items of a list are named ``path[3]`` (from 1) in origins and reasons.
+    Items of a list are named ``path[3]`` (from 1) in origins and reasons. A file of one
+    object per line (JSON Lines with a .json name) is read as JSON Lines.
     """
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield IngestError(origin, f"invalid JSON ({exc.msg})", exc.lineno)
+        if exc.msg == "Extra data" and exc.lineno > 1:
+            yield from iter_jsonl_text(text, origin)  # JSON Lines saved as .json
+        else:
+            yield IngestError(origin, f"invalid JSON ({exc.msg})", exc.lineno)
         return
     if isinstance(doc, Mapping) and _body_field(doc) is None:
         inner = _first(doc, CONTAINER_FIELDS)
