@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from collections.abc import Iterator
@@ -140,6 +141,7 @@ def test_bad_files_are_each_skipped_with_a_reason(tmp_path: Path) -> None:
     (tmp_path / "latin1.md").write_bytes("Caf\xe9 prices rose.".encode("latin-1"))
     (tmp_path / "empty.json").write_bytes(b"  \n")
     (tmp_path / "gone.txt").symlink_to(tmp_path / "missing-target.txt")
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block forever
     articles, errors = run(tmp_path)
     assert [a.origin for a in articles] == [str(tmp_path / "good.txt")]
     reasons = {Path(e.origin).name: e.reason for e in errors}
@@ -148,6 +150,7 @@ def test_bad_files_are_each_skipped_with_a_reason(tmp_path: Path) -> None:
         "latin1.md": "invalid UTF-8 at byte 3",
         "empty.json": "empty file",
         "gone.txt": "unreadable file (No such file or directory)",
+        "pipe.txt": "not a regular file",
     }
 
 

@@ -56,6 +56,19 @@ def test_utf8_bytes_without_declaration_and_fetched_url_as_fallback() -> None:
     assert article.title == "Zoo welcomes twin pandas"
 
 
+def test_site_name_is_taken_off_the_page_title() -> None:
+    html = (
+        "<html><head><title>Night trains return to the coast :: Shoreline Gazette</title>"
+        "<meta property='og:site_name' content='Shoreline Gazette'></head><body><article>"
+        "<p>Overnight trains between the capital and the coast will run again from June, the rail "
+        "operator said on Thursday, after a three-year break caused by a shortage of sleeper cars.</p>"
+        "</article></body></html>"
+    )
+    article = parse_html(html, "page.html")
+    assert article.title == "Night trains return to the coast"
+    assert article.source == "Shoreline Gazette"
+
+
 def test_page_without_article_text_is_an_ingest_error() -> None:
     with pytest.raises(IngestError) as info:
         parse_html(b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "empty.html")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +57,10 @@ def read_limited(path: Path, origin: str, max_bytes: int) -> bytes:
     The size is checked before reading, so a 50 MB dump is refused without loading it.
     """
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise IngestError(origin, "not a regular file")
+        size = info.st_size
         if size > max_bytes:
             raise IngestError(
                 origin, f"file too large ({_human(size)} > {_human(max_bytes)}, NEWSBOT_MAX_FILE_BYTES)"

@@ -20,7 +20,7 @@ from lxml import html as lxml_html
 
 from index.errors import IngestError
 from index.ingest.dates import parse_date
-from index.ingest.lines import classify
+from index.ingest.lines import classify, strip_site_suffix
 from index.models import Article, article_id_for
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
@@ -114,13 +114,16 @@ def parse_html(html: str | bytes, origin: str, url: str | None = None) -> Articl
         raise IngestError(origin, f"unparseable HTML ({exc})") from None
     canonical = _canonical_url(tree, url)
     published = parse_date(_head_value(tree, _PUBLISHED_META))
-    doc = trafilatura.bare_extraction(
+    extracted = trafilatura.bare_extraction(
         tree, url=canonical, with_metadata=True, include_comments=False, include_tables=False,
-        as_dict=True,
     )
-    if not isinstance(doc, dict) or not doc.get("text"):
+    doc: dict[str, Any] = (
+        extracted if isinstance(extracted, dict) else extracted.as_dict() if extracted is not None else {}
+    )
+    if not doc.get("text"):
         raise IngestError(origin, "no extractable article text")
-    title = " ".join(str(doc.get("title") or "").split())
+    source = doc.get("sitename") or doc.get("hostname") or None
+    title = strip_site_suffix(" ".join(str(doc.get("title") or "").split()), source)
     body, text_byline, date_line = _clean_text(str(doc["text"]), title)
     if not body:
         raise IngestError(origin, "no extractable article text")
@@ -131,7 +134,7 @@ def parse_html(html: str | bytes, origin: str, url: str | None = None) -> Articl
         body=body,
         date=date,
         url=canonical,
-        source=doc.get("sitename") or doc.get("hostname") or None,
+        source=source,
         byline=doc.get("author") or text_byline or None,
         origin=origin,
     )

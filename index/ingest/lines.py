@@ -140,6 +140,14 @@ def strip_markup(line: str) -> str:
     return line
 
 
+def strip_site_suffix(title: str, site: str | None) -> str:
+    """"Ferry resumes | The Lakeside Courier" → "Ferry resumes" once the site name is known."""
+    if not site:
+        return title
+    m = re.match(rf"^(?P<title>.+?)\s*(?:\||-|–|—|::)\s*{re.escape(site)}$", title, re.IGNORECASE)
+    return m.group("title") if m else title
+
+
 def _clean_name(value: str) -> str | None:
     value = " ".join(value.replace("*", " ").replace("_", " ").split()).strip(" ,;:|-–—")
     if value.isupper() and len(value) > 4:  # "By ANA LIND" → "Ana Lind" (but keep "AFP")

@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import pairwise
 
 from index.errors import IngestError
-from index.ingest.lines import CONTENT, LineInfo, classify, strip_markup
+from index.ingest.lines import LineInfo, classify, strip_markup, strip_site_suffix
 from index.models import Article, article_id_for
 
 #: A line that ends like a sentence (a headline does not, a body paragraph does).
@@ -61,14 +61,6 @@ def _looks_like_title(line: str) -> bool:
     )
 
 
-def _without_site_suffix(title: str, site: str | None) -> str:
-    """"Ferry resumes | The Lakeside Courier" → "Ferry resumes" once the site name is known."""
-    if not site:
-        return title
-    m = re.match(rf"^(?P<title>.+?)\s*(?:\||-|–|—|::)\s*{re.escape(site)}$", title, re.IGNORECASE)
-    return m.group("title") if m else title
-
-
 def _scan(lines: list[str]) -> tuple[_Meta, list[str | None]]:
     """Classify every line; returns metadata and the kept content lines (None = not kept)."""
     meta = _Meta()
@@ -81,7 +73,7 @@ def _scan(lines: list[str]) -> tuple[_Meta, list[str | None]]:
             continue
         seen += 1
         info = classify(line)
-        if info is not CONTENT and info.kind != "content":
+        if info.kind != "content":
             meta.absorb(info)
             continue
         text = strip_markup(_MD_LINK.sub(r"\1", line))
@@ -136,7 +128,7 @@ def parse_plaintext(text: str, origin: str) -> Article:
         lines[0] = ""
     meta, kept = _scan(lines)
     body = _assemble(kept)
-    title = _without_site_suffix(meta.title or "", meta.site)
+    title = strip_site_suffix(meta.title or "", meta.site)
     if not body:
         raise IngestError(origin, "empty body (no article text after removing page chrome)")
     return Article(
