@@ -3,8 +3,9 @@
 Scrapes of news pages keep the page furniture as text: "| Welcome to X", "Home | News",
 "Share this", "Advertisement", "Read more: <other story>", "Published: 1 Dec 2023",
 "By Jane Doe". None of it may end up as a quotable sentence, and some of it (site name,
-date, byline) is the article's metadata. These classifiers are deliberately conservative:
-a line is only chrome if *all* of it is, so a real sentence is never dropped.
+date, byline) is the article's metadata. The classifiers are deliberately conservative,
+because a dropped sentence is lost for good: a line is furniture only when the whole line
+matches a furniture pattern, or when every "|"/"•"-separated part of it does.
 """
 
 from __future__ import annotations
@@ -73,13 +74,14 @@ _KEY_VALUE = re.compile(
 )
 _URL = re.compile(r"^https?://\S+$")
 
+#: Words a date-only line may contain besides numbers ("Last modified on Wed 6 Dec 2023 12.01 GMT").
 _DATE_WORDS = _words(
     """monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
     fri sat sun january february march april may june july august september october november
     december jan feb mar apr jun jul aug sep sept oct nov dec st nd rd th am pm a m p on at of
-    published posted updated modified edited created last first date dated utc gmt bst cet cest eet est
-    edt cst cdt mst et ct mt pt
-    mdt pst pdt ist pkt jst aest z t hours hour hrs mins minutes minute days day weeks ago"""
+    published posted updated modified edited created last first date dated
+    utc gmt bst cet cest eet est edt cst cdt mst mdt pst pdt et ct mt pt ist pkt jst aest z t
+    hours hour hrs mins minutes minute days day weeks ago"""
 )
 _DATE_TOKEN = re.compile(r"[A-Za-z]+|\d+")
 _CALENDAR_WORDS = _words(
