@@ -5,11 +5,14 @@ body (``body[start:end]``) and must never run across a paragraph break: a subhea
 "Fight till the end" glued onto the next sentence would be quoted as nonsense.
 
 Sentence boundaries inside a paragraph come from ``sentencex`` (Wikimedia, maintained, a
-compiled Rust core: all 2,225 BBC bodies split in well under a second, where pysbd takes
-about a minute).  It already knows abbreviations ("Mr.", "U.S.", "Jan."), initials,
-decimals and closing quotes; a small post-pass fixes the two things it gets wrong for us:
-list markers ("1.", "(a)", "Q.") split off as sentences of their own, and a stray closing
-quote or bracket left behind as a "sentence" with no words.
+compiled Rust core): all 2,225 BBC bodies split in about 0.2-0.5 s on two cores, where
+syntok takes ~3 s and pysbd ~15 s. It already knows abbreviations ("Mr.", "U.S.", "Jan."),
+initials, decimals and closing quotes. A small post-pass fixes what it gets wrong on news
+text: list markers ("1.", "(a)", "Q.") split off as sentences of their own; a word-less
+leftover such as a stray closing quote; an opening quote left at the end of the previous
+sentence; and unpaired quote marks (common in scrapes, where a closing quote lands at the
+start of the next paragraph), after which sentencex reads the rest of the paragraph as one
+quoted "sentence".
 """
 
 from __future__ import annotations
