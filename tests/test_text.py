@@ -218,3 +218,18 @@ def test_bad_limits_are_refused() -> None:
         plan_chunks([1, 2], 0)
     with pytest.raises(ValueError):
         plan_chunks([1, 2], 10, overlap=-1)
+
+
+def test_offsets_stay_valid_on_random_messy_text() -> None:
+    rng = random.Random(99)
+    pieces = ["Mr.", "U.S.", "said", "“", "”", '"', "'", "...", "…", "3.5%", "\n", "\n\n", " - ",
+              "1.", "(a)", "Hello", "world.", "Why?", "Yes!", "—", "🎉", "東京", "\t", "  ", ".", "é"]
+    for _ in range(300):
+        body = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        previous_end = 0
+        for start, end in split_sentences(body):
+            text = body[start:end]
+            assert 0 <= previous_end <= start < end <= len(body)
+            assert text == text.strip() and "\n" not in text
+            assert any(ch.isalnum() for ch in text)
+            previous_end = end

@@ -114,9 +114,13 @@ def parse_html(html: str | bytes, origin: str, url: str | None = None) -> Articl
         raise IngestError(origin, f"unparseable HTML ({exc})") from None
     canonical = _canonical_url(tree, url)
     published = parse_date(_head_value(tree, _PUBLISHED_META))
-    extracted = trafilatura.bare_extraction(
-        tree, url=canonical, with_metadata=True, include_comments=False, include_tables=False,
-    )
+    try:
+        extracted = trafilatura.bare_extraction(
+            tree, url=canonical, with_metadata=True, include_comments=False, include_tables=False,
+        )
+    except Exception as exc:  # a third-party extractor on arbitrary markup: one bad page,
+        # whatever it raises, must be one skipped input and not the end of a build
+        raise IngestError(origin, f"HTML extraction failed ({type(exc).__name__}: {exc})") from None
     doc: dict[str, Any] = (
         extracted if isinstance(extracted, dict) else extracted.as_dict() if extracted is not None else {}
     )
