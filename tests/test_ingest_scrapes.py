@@ -110,6 +110,17 @@ def test_scrape_without_headline_keeps_all_text_and_empty_title() -> None:
     ]
 
 
+def test_desk_byline_glued_to_the_last_sentence_is_taken_off() -> None:
+    text = (
+        "Ferry strike called off after pay deal\n\n"
+        "Crews accepted a 6% rise on Monday.\n\n"
+        "Sailings resume on Tuesday morning.Harbor News Desk"
+    )
+    article = parse_plaintext(text, "glued.txt")
+    assert article.byline == "Harbor News Desk"
+    assert sentences(article)[-1] == "Sailings resume on Tuesday morning."
+
+
 def test_scrape_with_only_chrome_is_refused() -> None:
     with pytest.raises(IngestError, match="empty body"):
         parse_plaintext("Home | News | Sport\n\nShare this\nAdvertisement\n", "chrome.txt")

@@ -25,6 +25,10 @@ _SENTENCE_END = re.compile(r"""(?:(?<![.])[.]|[;,:])["”’')\]]*$""")
 _TERMINAL = re.compile(r"""[.!?:;]["”’')\]]*$""")
 _BULLET = re.compile(r"^(?:[-*•‣◦▪–—]\s|\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?://|/)[^)\s]*\)")
+_GLUED_BYLINE = re.compile(
+    r"""[.!?]["”’]?(?P<byline>(?:[A-Z][\w&'’-]*\s+){0,4}(?:News\s+Desk|Web\s+Desk|Desk|Staff\s+Reporter|"""
+    r"""Staff\s+Writer|Correspondent|Bureau))$"""
+)
 #: How far down (in non-blank lines) a headline may appear below the site chrome.
 _TITLE_SEARCH_LINES = 15
 #: A content line before the headline this short is a section label ("WORLD", "Opinion").
@@ -106,6 +110,25 @@ def _join_block(block: list[str]) -> str:
     return out
 
 
+def _unglue_trailing_byline(kept: list[str | None], meta: _Meta) -> None:
+    """A desk byline stuck to the last sentence ("...agreement.GVS News Desk") is taken off.
+
+    Scrapers that drop the newline before the sign-off leave it glued to the final sentence,
+    which would then be quoted with the byline in it.
+    """
+    last = max((i for i, line in enumerate(kept) if line is not None), default=None)
+    if last is None:
+        return
+    line = kept[last] or ""
+    m = _GLUED_BYLINE.search(line)
+    if m is None:
+        return
+    info = classify(m.group("byline"))
+    if info.kind == "byline":
+        kept[last] = line[: m.start("byline")].rstrip()
+        meta.byline = meta.byline or info.byline
+
+
 def _assemble(kept: list[str | None]) -> str:
     blocks: list[list[str]] = []
     current: list[str] = []
@@ -127,6 +150,7 @@ def parse_plaintext(text: str, origin: str) -> Article:
     if lines and lines[0].strip() == "---":  # Markdown front matter: its lines are "key: value"
         lines[0] = ""
     meta, kept = _scan(lines)
+    _unglue_trailing_byline(kept, meta)
     body = _assemble(kept)
     title = strip_site_suffix(meta.title or "", meta.site)
     if not body:
