@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -183,6 +184,7 @@ async def reload_loop(svc: h.BotServices) -> None:
     on the version they started with; a failure is logged and retried next round.
     """
     while True:
+        beat(svc)
         await asyncio.sleep(svc.settings.reload_interval_seconds)
         try:
             if await asyncio.to_thread(svc.answerer.reload_if_newer):
@@ -190,6 +192,15 @@ async def reload_loop(svc: h.BotServices) -> None:
         except Exception:
             log.exception("index reload failed; still answering from version %s",
                           getattr(svc.answerer.reader, "version", "?"))
+
+
+def beat(svc: h.BotServices) -> None:
+    """Write the heartbeat file (the health check reads its age): proof the loop is alive."""
+    try:
+        version = getattr(svc.answerer.reader, "version", "?")
+        svc.settings.heartbeat_file.write_text(f"{time.time():.0f} {version}\n")
+    except OSError as exc:
+        log.warning("cannot write heartbeat file %s: %s", svc.settings.heartbeat_file, exc)
 
 
 async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -8,6 +8,8 @@ that names the variable and never echoes the value (the token is a secret).
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -20,6 +22,8 @@ ENV_PREFIX = "TELEGRAM_"
 #: ``<bot id>:<secret>`` as BotFather issues it. Checked so a pasted URL or a quoted token
 #: fails at start-up with a clear message instead of a 404 from Telegram later.
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+
+DEFAULT_HEARTBEAT_FILE = Path(tempfile.gettempdir()) / "newsbot-bot.heartbeat"
 
 IdList = Annotated[frozenset[int], NoDecode]
 
@@ -85,10 +89,13 @@ class BotSettings(BaseSettings):
     max_retries: int = Field(default=4, ge=0, le=20)
     #: Seconds to wait for Telegram's answer to one request.
     request_timeout_seconds: float = Field(default=10.0, gt=0)
-    #: Article suggestions shown under "I don't know" and sentences added by each "More".
-    suggestions: int = Field(default=3, ge=0, le=10)
+    #: Sentences added by each press of "More".
     more_batch: int = Field(default=3, ge=1, le=10)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Touched every ``reload_interval_seconds`` from the event loop; ``python -m bot.health``
+    #: (the container health check) fails when it is older than ``heartbeat_max_age_seconds``.
+    heartbeat_file: Path = DEFAULT_HEARTBEAT_FILE
+    heartbeat_max_age_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", "admin_user_ids", mode="before")
     @classmethod

@@ -93,9 +93,10 @@ async def test_unknown_lists_closest_articles(answerer: Answerer) -> None:
 
 async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> None:
     async with bot_running(answerer) as (server, _):
-        server.message("the floods in Riverton were terrible", user_id=USER, chat_id=GROUP, chat_type="supergroup")
-        server.message("/help", user_id=USER, chat_id=GROUP, chat_type="supergroup")
-        [help_msg] = await server.wait_sent(GROUP)
+        group = {"chat_id": GROUP, "chat_type": "supergroup"}
+        server.message("the floods in Riverton were terrible", user_id=USER, **group)
+        server.message("/help", user_id=USER, **group)
+        await server.wait_sent(GROUP)
         await settle(server)
         assert len(server.sent_to(GROUP)) == 1, "chatter must be ignored"
 
@@ -121,7 +122,7 @@ async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> Non
 
         # a reply to someone else's message is chatter too
         other = server.messages[(GROUP, question["message"]["message_id"])]
-        server.message("I agree with you", user_id=USER + 2, chat_id=GROUP, chat_type="supergroup", reply_to=other)
+        server.message("I agree with you", user_id=USER + 2, reply_to=other, **group)
         await settle(server)
         assert len(server.sent_to(GROUP)) == 4
 
@@ -132,7 +133,8 @@ async def test_commands(answerer: Answerer) -> None:
         names = [c["command"] for c in server.commands]
         assert {"start", "help", "ask", "latest", "about"} <= set(names)
         # admins get their commands in their own chat scope
-        scoped = [c for c in server.calls_of("setMyCommands") if c.params.get("scope", {}).get("type") == "chat"]
+        scoped = [c for c in server.calls_of("setMyCommands")
+                  if c.params.get("scope", {}).get("type") == "chat"]
         assert scoped and {"stats", "reload"} <= {c["command"] for c in scoped[0].params["commands"]}
 
         server.message("/start", user_id=USER)
@@ -178,7 +180,8 @@ async def test_more_and_source_buttons(answerer: Answerer) -> None:
         assert server.callback_answers, "the button press was acknowledged"
 
         # Source: the passage around the first cited sentence, the cited one in bold
-        server.callback(server.messages[(USER, reply["message_id"])], button(edited, "Source [1]"), user_id=USER)
+        answer_msg = server.messages[(USER, reply["message_id"])]
+        server.callback(answer_msg, button(edited, "Source [1]"), user_id=USER)
         msgs = await server.wait_sent(USER, 2)
         passage = msgs[1]["html"]
         assert "<b>At least 42 people were killed in the floods, officials said.</b>" in passage
@@ -191,7 +194,7 @@ async def test_more_and_source_buttons(answerer: Answerer) -> None:
             if not any(b["text"] == "More" for b in buttons(current)):
                 break
             n = len(server.edits)
-            server.callback(server.messages[(USER, reply["message_id"])], button(current, "More"), user_id=USER)
+            server.callback(answer_msg, button(current, "More"), user_id=USER)
             await server.wait_for(lambda n=n: len(server.edits) > n)
         assert not any(b["text"] == "More" for b in buttons(server.sent_to(USER)[0]))
 
@@ -267,13 +270,15 @@ async def test_unauthorized_user_gets_one_refusal(answerer: Answerer) -> None:
         assert spy.asked == []
         # allowed: the listed user, and anyone in the listed group
         server.message("who won the cup final?", user_id=USER)
-        server.message("who won the cup final?", user_id=stranger, chat_id=GROUP, chat_type="group", mention=True)
+        server.message("who won the cup final?", user_id=stranger, chat_id=GROUP, chat_type="group",
+                       mention=True)
         await server.wait_sent(USER)
         await server.wait_sent(GROUP)
         # a stranger pressing a button under an allowed answer is refused too
         answer = server.sent_to(USER)[0]
         n = len(server.callback_answers)
-        server.callback(server.messages[(USER, answer["message_id"])], button(answer, "More"), user_id=stranger)
+        server.callback(server.messages[(USER, answer["message_id"])], button(answer, "More"),
+                        user_id=stranger)
         await server.wait_for(lambda: len(server.callback_answers) > n)
         assert server.callback_answers[-1]["text"] == REFUSAL_TEXT
         assert not server.edits
@@ -432,15 +437,16 @@ async def test_webhook_checks_secret_token(answerer: Answerer, unused_tcp_port: 
         try:
             assert server.webhook["url"] == "https://bot.example/hook/abc"
             assert server.webhook["secret_token"] == "s3cret-Token"
-            update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"},
-                                                  "from": {"id": USER, "is_bot": False, "first_name": "A"},
-                                                  "text": "who won the cup final?"}}
+            update = {"update_id": 1, "message": {
+                "message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"},
+                "from": {"id": USER, "is_bot": False, "first_name": "A"}, "text": "who won the cup final?"}}
             url = f"http://127.0.0.1:{unused_tcp_port}/hook/abc"
+            header = "X-Telegram-Bot-Api-Secret-Token"
             async with httpx.AsyncClient() as client:
-                bad = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+                bad = await client.post(url, json=update, headers={header: "wrong"})
                 missing = await client.post(url, json=update)
                 assert bad.status_code == 403 and missing.status_code == 403
-                ok = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token"})
+                ok = await client.post(url, json=update, headers={header: "s3cret-Token"})
                 assert ok.status_code == 200
             [reply] = await server.wait_sent(USER)
             assert "United beat City" in reply["text"]
@@ -461,27 +467,23 @@ async def test_hot_reload_after_index_add_in_another_process(tmp_path: Path) -> 
     live = Answerer(index_dir, embedder=HashingEmbedder())
     new_file = write_jsonl(tmp_path / "new.jsonl", [NEW_ARTICLE])
     question = "How many residents of Kestrel Bay were evacuated?"
-    async with bot_running(live, reload_interval_seconds=1.0) as (server, _):
+    async with bot_running(live, reload_interval_seconds=3.0, rate_limit_per_user=0) as (server, _):
         server.message(question, user_id=USER)
         [before] = await server.wait_sent(USER)
         assert "3,000 residents" not in before["text"]
 
         env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "NEWSBOT_INDEX_DIR": str(index_dir)}
         cmd = [str(Path(sys.executable).parent / "newsbot"), "index", "add", str(new_file)]
-        # Keep asking while the other process writes: every answer comes from a complete version.
         proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
                                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        asked = 1
-        while proc.returncode is None:
+        done = asyncio.ensure_future(proc.communicate())
+        # Keep asking while the other process writes: every answer comes from a complete version.
+        chatter = 0
+        while not done.done():
             server.message("who won the cup final?", user_id=USER + 1)
-            asked += 1
+            chatter += 1
             await asyncio.sleep(0.2)
-            with_timeout = asyncio.wait_for(proc.wait(), 0.01)
-            try:
-                await with_timeout
-            except TimeoutError:
-                pass
-        out, err = await proc.communicate()
+        _, err = await done
         assert proc.returncode == 0, err.decode()
         published = time.monotonic()
 
@@ -495,10 +497,10 @@ async def test_hot_reload_after_index_add_in_another_process(tmp_path: Path) -> 
             assert time.monotonic() - published < 10, "not reloaded within 10 s"
             await asyncio.sleep(0.5)
         assert time.monotonic() - published < 10
-        await server.wait_sent(USER + 1, asked - 1, timeout=15)
+        await server.wait_sent(USER + 1, chatter, timeout=15)
         await settle(server, 0.5)
         # no update was dropped while the index changed under the bot
-        assert len(server.sent_to(USER + 1)) == asked - 1
+        assert len(server.sent_to(USER + 1)) == chatter
         assert all("United beat City" in m["text"] for m in server.sent_to(USER + 1))
 
 

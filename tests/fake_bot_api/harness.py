@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from fake_bot_api.server import FakeBotApi
-
 from bot.app import build_application, running
 from bot.settings import BotSettings
+from fake_bot_api.server import FakeBotApi
 from index.embedding import Embedder
 from index.models import Article
 from index.pipeline import apply_changes
@@ -36,24 +37,28 @@ def _names(n: int, seed: int) -> str:
 
 
 ARTICLES: list[dict[str, Any]] = [
-    dict(id="flood-1", title="Floods kill 42 in Riverton", source="Valley Times", date="2024-03-04T10:00:00Z",
-         url="https://news.example/riverton-floods",
-         body="Heavy floods struck the town of Riverton on Monday after three days of rain. At least 42 people "
-              "were killed in the floods, officials said. Of the dead, 30 were civilians and 12 were rescue "
-              "workers. The river rose by four metres overnight. Relief agencies set up shelters in the "
-              "school gym. The army sent two helicopters to the valley."),
+    dict(id="flood-1", title="Floods kill 42 in Riverton", source="Valley Times",
+         date="2024-03-04T10:00:00Z", url="https://news.example/riverton-floods",
+         body="Heavy floods struck the town of Riverton on Monday after three days of rain. "
+              "At least 42 people were killed in the floods, officials said. "
+              "Of the dead, 30 were civilians and 12 were rescue workers. "
+              "The river rose by four metres overnight. Relief agencies set up shelters in the school gym. "
+              "The army sent two helicopters to the valley."),
     dict(id="xss-1", title='Hackers hide <script> tags & "quotes" in AT&T pages', source="Tech <Weekly> & Co",
          date="2024-03-05T09:00:00Z", url="https://news.example/att?a=1&b=2",
          body='Security researchers found that hackers inserted <script>alert("pwned")</script> into AT&T '
-              "support pages. The malicious code stole passwords & cookies from visitors. AT&T said the pages "
-              "were fixed within hours."),
+              "support pages. The malicious code stole passwords & cookies from visitors. "
+              "AT&T said the pages were fixed within hours."),
     dict(id="election-1", title="Mayor re-elected in Lakeside", source="Lakeside Courier",
          date="2024-02-20T08:00:00Z", url="https://news.example/lakeside-mayor",
-         body="Mayor Jane Holm won re-election in Lakeside on Sunday with 61 percent of the vote. Turnout was "
-              "48 percent, the election office said. Holm promised to build a new bridge over the harbour."),
-    dict(id="football-1", title="United win the cup final", source="Sport Daily", date="2024-01-15T20:00:00Z",
-         body="United beat City 3-1 in the cup final at Wembley on Saturday. Striker Tom Reyes scored twice in "
-              "the second half. It was United's first cup win in nine years."),
+         body="Mayor Jane Holm won re-election in Lakeside on Sunday with 61 percent of the vote. "
+              "Turnout was 48 percent, the election office said. "
+              "Holm promised to build a new bridge over the harbour."),
+    dict(id="football-1", title="United win the cup final", source="Sport Daily",
+         date="2024-01-15T20:00:00Z",
+         body="United beat City 3-1 in the cup final at Wembley on Saturday. "
+              "Striker Tom Reyes scored twice in the second half. "
+              "It was United's first cup win in nine years."),
     dict(id="summit-1", title="Arvenia summit delegates named", source="Congress Wire",
          date="2024-03-01T12:00:00Z", url="https://news.example/arvenia-summit",
          body=f"The Arvenia summit delegates from the north were {_names(260, 1)}. "
@@ -63,10 +68,11 @@ ARTICLES: list[dict[str, Any]] = [
 
 #: Added by the hot-reload test from another process.
 NEW_ARTICLE: dict[str, Any] = dict(
-    id="volcano-1", title="Volcano erupts near Kestrel Bay", source="Island News", date="2024-03-06T07:00:00Z",
-    url="https://news.example/kestrel-volcano",
-    body="Mount Orrin erupted near Kestrel Bay on Wednesday morning. About 3,000 residents of Kestrel Bay were "
-         "evacuated by ferry. Ash fell on the harbour for six hours.",
+    id="volcano-1", title="Volcano erupts near Kestrel Bay", source="Island News",
+    date="2024-03-06T07:00:00Z", url="https://news.example/kestrel-volcano",
+    body="Mount Orrin erupted near Kestrel Bay on Wednesday morning. "
+         "About 3,000 residents of Kestrel Bay were evacuated by ferry. "
+         "Ash fell on the harbour for six hours.",
 )
 
 
@@ -92,6 +98,7 @@ def bot_settings(server: FakeBotApi, **overrides: Any) -> BotSettings:
         request_timeout_seconds=2.0,
         reload_interval_seconds=0.5,
         max_retries=3,
+        heartbeat_file=Path(tempfile.gettempdir()) / f"newsbot-test-{os.getpid()}.heartbeat",
     )
     values.update(overrides)
     return BotSettings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -65,7 +65,7 @@ def parse_telegram_html(text: str) -> str:
         pos = m.end()
         tok = m.group(0)
         if tok in ("<", ">", "&"):
-            raise BotApiError(400, f"Bad Request: can't parse entities: unescaped {tok!r} at byte offset {m.start()}")
+            raise BotApiError(400, f"Bad Request: can't parse entities: stray {tok!r} at {m.start()}")
         if tok.startswith("&"):
             out.append(unescape(tok))
             continue
@@ -301,7 +301,8 @@ class FakeBotApi:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
-            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(body, status=401)
         params = await self._params(request)
         call = Call(method, params, time.perf_counter())
         self.calls.append(call)
@@ -354,7 +355,8 @@ class FakeBotApi:
         return True
 
     async def _api_getWebhookInfo(self, p: dict[str, Any]) -> Any:
-        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": 0}
 
     async def _api_setMyCommands(self, p: dict[str, Any]) -> Any:
         self.commands = list(p.get("commands") or [])

