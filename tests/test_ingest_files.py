@@ -154,6 +154,14 @@ def test_bad_files_are_each_skipped_with_a_reason(tmp_path: Path) -> None:
     }
 
 
+def test_a_page_saved_as_txt_is_read_as_html(tmp_path: Path) -> None:
+    page = tmp_path / "saved.txt"
+    page.write_bytes((FIXTURES / "ingest" / "lakeside_courier.html").read_bytes())
+    [article], _ = run(page)
+    assert article.title == "Ferry service to Pine Island resumes after storm repairs"
+    assert "<" not in article.body
+
+
 def test_file_over_the_size_limit_is_skipped_without_reading_it(tmp_path: Path) -> None:
     big = tmp_path / "dump.jsonl"
     with big.open("wb") as fh:  # sparse: 50 MB on paper, nothing on disk

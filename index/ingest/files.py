@@ -128,6 +128,11 @@ def _iter_jsonl_bytes(data: bytes, origin: str) -> Iterator[Article | IngestErro
             yield err
 
 
+def _is_html(data: bytes) -> bool:
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
 def iter_file(path: Path, max_bytes: int, origin: str | None = None) -> Iterator[Article | IngestError]:
     """Articles of one local file of a supported (non-feed) type."""
     origin = origin or str(path)
@@ -140,6 +145,8 @@ def iter_file(path: Path, max_bytes: int, origin: str | None = None) -> Iterator
             yield from iter_jsonl(data, origin)
         elif suffix in JSON_SUFFIXES:
             yield from iter_json_document(decode_text(data, origin), origin)
+        elif suffix in TEXT_SUFFIXES and _is_html(data):
+            yield parse_html(data, origin)  # a page saved with the wrong extension
         elif suffix in TEXT_SUFFIXES:
             yield parse_plaintext(decode_text(data, origin), origin)
         else:
