@@ -126,8 +126,11 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None) -> Par
     XML that is not well formed, or a document that is not RSS/Atom at all.
     """
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(bytes(content), response_headers=headers, sanitize_html=True,
-                              resolve_relative_uris=True)
+    try:
+        parsed = feedparser.parse(bytes(content), response_headers=headers, sanitize_html=True,
+                                  resolve_relative_uris=True)
+    except Exception as crash:  # feedparser is lenient, but one odd document must not stop a round
+        raise FetchError(url, f"unreadable feed ({type(crash).__name__}: {crash})") from None
     exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not parsed.get("version"):
         head = content[:512].lower()

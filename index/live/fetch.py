@@ -355,6 +355,8 @@ class Fetcher:
             with client.stream("GET", url, headers=headers) as response:
                 if response.is_redirect and "location" in response.headers:
                     return None, response.headers["location"]
+                if 300 <= response.status_code < 400 and response.status_code != 304:
+                    raise FetchError(where, f"HTTP {response.status_code} without a usable Location")
                 if response.status_code == 304:
                     return self._result(url, response, b""), None
                 if response.status_code >= 400 or response.status_code < 200:

@@ -103,6 +103,8 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
         return ItemOutcome(page_article(page, item, feed, parse_html), page=page)
     except IngestError as exc:
         failure: IngestError = exc
+    except Exception as exc:  # an extractor bug on one odd page must not stop the round
+        failure = IngestError(item.link, f"extraction failed ({type(exc).__name__}: {exc})")
     try:
         art = fallback_article(item, feed)
     except IngestError:

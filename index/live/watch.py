@@ -222,6 +222,7 @@ class _Round:
         """New or changed items, and failed ones whose backoff is over; duplicates counted."""
         seen: dict[str, str] = {}
         tasks: list[tuple[ParsedFeed, FeedItem]] = []
+        self._forget_vanished_retries(feeds)
         for feed in feeds:
             for item in feed.items:
                 key = item.key
@@ -242,6 +243,16 @@ class _Round:
                         continue  # backing off
                 tasks.append((feed, item))
         return _interleave(tasks)
+
+    def _forget_vanished_retries(self, feeds: Sequence[ParsedFeed]) -> None:
+        """An item waiting for a retry that its feed no longer lists is not retried again
+        (otherwise its feed would be fetched in full every round, forever)."""
+        listed = {feed.url: {item.key for item in feed.items} for feed in feeds}
+        for rec in list(self.state.items.values()):
+            keys = listed.get(rec.feed_url)
+            if keys is not None and (rec.failures or rec.fallback) and rec.key not in keys:
+                rec.failures, rec.retry_round, rec.fallback = 0, 0, False
+                self.state.put_item(rec)
 
     def process(self, feed: ParsedFeed, item: FeedItem) -> None:
         key = item.key
