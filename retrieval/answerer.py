@@ -11,7 +11,8 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time as dtime
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,8 +135,11 @@ class Answerer:
         allowed_chunks, allowed_sents = self._allowed(reader, applied)
         explicit_dates = filters is not None and (filters.since or filters.until)
         if (
-            allowed_chunks is not None and allowed_chunks.size == 0
-            and words is not None and (words.since or words.until) and not explicit_dates
+            allowed_chunks is not None
+            and allowed_chunks.size == 0
+            and words is not None
+            and (words.since or words.until)
+            and not explicit_dates
         ):
             # "this week" but nothing is dated this week: answer from everything, and say so.
             notes.append(f"nothing dated '{words.matched}'; searched all articles")
@@ -144,8 +148,13 @@ class Answerer:
         if allowed_chunks is not None and allowed_chunks.size == 0:
             notes.append("no article matches the filters")
             return Answer(
-                question=question, answered=False, confidence=0.0, resolved_question=res.resolved,
-                filters=applied, notes=notes, elapsed_ms=(time.perf_counter() - t0) * 1000,
+                question=question,
+                answered=False,
+                confidence=0.0,
+                resolved_question=res.resolved,
+                filters=applied,
+                notes=notes,
+                elapsed_ms=(time.perf_counter() - t0) * 1000,
                 index_version=reader.version,
             )
 
@@ -169,9 +178,17 @@ class Answerer:
             a = articles[c.article_id]
             sent = sent_by_id[c.sentence_id]
             return AnswerSentence(
-                text=c.text, article_id=c.article_id, title=a.title, source=a.source, date=a.date,
-                url=a.url, score=round(float(scored.probs[i]), 4), sentence_id=c.sentence_id,
-                start=sent.start, end=sent.end, position=sent.position,
+                text=c.text,
+                article_id=c.article_id,
+                title=a.title,
+                source=a.source,
+                date=a.date,
+                url=a.url,
+                score=round(float(scored.probs[i]), 4),
+                sentence_id=c.sentence_id,
+                start=sent.start,
+                end=sent.end,
+                position=sent.position,
             )
 
         sentences = [cite(i) for i in chosen] if answered else []
@@ -191,23 +208,27 @@ class Answerer:
             notes=notes,
             elapsed_ms=round(elapsed, 2),
             index_version=reader.version,
+            timings_ms={k: round(v, 3) for k, v in r.timings.items()},
         )
 
-    def explain(self, question: str, history: Sequence[Turn] | None = None) -> tuple[scoring.Scored, Retrieval]:
-        """The scored candidates behind an answer (no filters): for benchmarks and debugging."""
+    def explain(
+        self, question: str, history: Sequence[Turn] | None = None, qvec: np.ndarray | None = None
+    ) -> tuple[scoring.Scored, Retrieval]:
+        """The scored candidates behind an answer (no filters): for benchmarks and debugging.
+
+        ``qvec``: the resolved question's vector when the caller encoded questions in bulk.
+        """
         reader = self._reader
         res = resolve_followup(" ".join(question.split()), list(history) if history else None)
         q = res.query_info()
-        r = self.retrieve(res.resolved, reader=reader)
+        r = self.retrieve(res.resolved, reader=reader, qvec=qvec)
         cands, vecs, prev_vecs, _, _ = self._candidates(reader, r, set(res.prefer_articles))
         idf = self._idf(reader, q.terms + q.context_terms)
         return scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf), r
 
     # -- the steps -------------------------------------------------------------------------
 
-    def _allowed(
-        self, reader: IndexReader, f: Filters
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _allowed(self, reader: IndexReader, f: Filters) -> tuple[np.ndarray | None, np.ndarray | None]:
         if f.is_empty():
             return None, None
         since, until = _day_bounds(f)
@@ -288,16 +309,24 @@ class Answerer:
             if art is None:
                 continue
             for pos, rank in per.items():
-                sent = fetched.get((aid, pos))
-                if sent is None:
+                found = fetched.get((aid, pos))
+                if found is None:
                     continue
+                sent = found
                 prev = fetched.get((aid, pos - 1))
                 sent_by_id[sent.id] = sent
                 cands.append(
                     scoring.Candidate(
-                        sentence_id=sent.id, article_id=aid, position=pos, text=sent.text,
-                        title=art.title, prev_text=prev.text if prev else "", passage_rank=rank,
-                        dense_rank=d_rank.get(sent.id), bm25_rank=b_rank.get(sent.id), date=art.date,
+                        sentence_id=sent.id,
+                        article_id=aid,
+                        position=pos,
+                        text=sent.text,
+                        title=art.title,
+                        prev_text=prev.text if prev else "",
+                        passage_rank=rank,
+                        dense_rank=d_rank.get(sent.id),
+                        bm25_rank=b_rank.get(sent.id),
+                        date=art.date,
                         preferred=aid in preferred,
                     )
                 )
@@ -346,7 +375,11 @@ class Answerer:
             seen.add(a.id)
             out.append(
                 Suggestion(
-                    article_id=a.id, title=a.title, source=a.source, date=a.date, url=a.url,
+                    article_id=a.id,
+                    title=a.title,
+                    source=a.source,
+                    date=a.date,
+                    url=a.url,
                     score=round(r.fused_chunk_scores.get(cid, 0.0) * 60, 4),
                 )
             )
@@ -375,7 +408,11 @@ class Answerer:
             url=art.url if art else None,
             sentences=[
                 PassageSentence(
-                    sentence_id=x.id, position=x.position, start=x.start, end=x.end, text=x.text,
+                    sentence_id=x.id,
+                    position=x.position,
+                    start=x.start,
+                    end=x.end,
+                    text=x.text,
                     cited=x.id == sentence_id,
                 )
                 for x in around

@@ -53,7 +53,9 @@ def _parse_date(value: str | None, flag: str) -> date | None:
 
 
 def _filters(since: str | None, until: str | None, source: list[str] | None) -> Filters | None:
-    f = Filters(since=_parse_date(since, "--since"), until=_parse_date(until, "--until"), sources=source or [])
+    f = Filters(
+        since=_parse_date(since, "--since"), until=_parse_date(until, "--until"), sources=source or []
+    )
     if f.since and f.until and f.since > f.until:
         raise ConfigError("--since is after --until")
     return None if f.is_empty() else f
@@ -74,9 +76,11 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         lines.append(f"I don't know (confidence {answer.confidence:.2f}).")
         if answer.suggestions:
             lines.append("Closest articles:")
-            for s in answer.suggestions:
-                meta = ", ".join(x for x in (s.source or "", _date_str(s.date)) if x)
-                lines.append(f"  - {s.title}" + (f" ({meta})" if meta else "") + (f" {s.url}" if s.url else ""))
+            for sug in answer.suggestions:
+                meta = ", ".join(x for x in (sug.source or "", _date_str(sug.date)) if x)
+                lines.append(
+                    f"  - {sug.title}" + (f" ({meta})" if meta else "") + (f" {sug.url}" if sug.url else "")
+                )
         return "\n".join(lines)
     numbering: dict[str, int] = {}
     for s in answer.sentences:
@@ -111,15 +115,23 @@ def register(app: typer.Typer) -> None:
     @app.command("ask")
     @report_errors
     def ask_cmd(
-        question: Annotated[str | None, typer.Argument(help="The question (or use --questions FILE).")] = None,
+        question: Annotated[
+            str | None, typer.Argument(help="The question (or use --questions FILE).")
+        ] = None,
         index: IndexOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per question.")] = False,
-        k: Annotated[int | None, typer.Option("--k", min=1, max=10, help="Sentences in an answer (default 3).")] = None,
+        k: Annotated[
+            int | None, typer.Option("--k", min=1, max=10, help="Sentences in an answer (default 3).")
+        ] = None,
         questions: Annotated[
             Path | None, typer.Option("--questions", help="A file with one question per line.")
         ] = None,
-        since: Annotated[str | None, typer.Option("--since", help="Only articles dated on/after (YYYY-MM-DD).")] = None,
-        until: Annotated[str | None, typer.Option("--until", help="Only articles dated on/before (YYYY-MM-DD).")] = None,
+        since: Annotated[
+            str | None, typer.Option("--since", help="Only articles dated on/after (YYYY-MM-DD).")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="Only articles dated on/before (YYYY-MM-DD).")
+        ] = None,
         source: Annotated[
             list[str] | None, typer.Option("--source", help="Only this source (repeatable; substring match).")
         ] = None,
@@ -196,9 +208,13 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     @report_errors
     def eval_cmd(
-        qa: Annotated[Path, typer.Option("--qa", help="JSONL questions with gold answers (SQuAD or news format).")],
+        qa: Annotated[
+            Path, typer.Option("--qa", help="JSONL questions with gold answers (SQuAD or news format).")
+        ],
         index: IndexOpt = None,
-        limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions.")] = None,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="Only the first N questions.")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     ) -> None:
         """hit@1, hit@3, cite@1, abstention, false abstention and latency on a QA file."""
@@ -208,9 +224,7 @@ def register(app: typer.Typer) -> None:
         items = load_qa(qa)[:limit] if limit else load_qa(qa)
         answerer = _answerer(index)
         assert isinstance(answerer, Answerer)
-        report = evaluate(
-            answerer.ask, items, progress=lambda i: typer.echo(f"  {i}/{len(items)}", err=True)
-        )
+        report = evaluate(answerer.ask, items, progress=lambda i: typer.echo(f"  {i}/{len(items)}", err=True))
         if as_json:
             echo_json(report.model_dump(mode="json"))
         else:
@@ -220,9 +234,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     @report_errors
     def demo_cmd(
-        index: Annotated[
-            Path, typer.Option("--index", help="Where to build the demo index.")
-        ] = Path("newsbot-demo-index"),
+        index: Annotated[Path, typer.Option("--index", help="Where to build the demo index.")] = Path(
+            "newsbot-demo-index"
+        ),
         model: Annotated[
             str | None, typer.Option("--model", help="Embedding model (default: the packaged MiniLM).")
         ] = None,
@@ -253,7 +267,8 @@ def demo_article_files() -> list[Path]:
     """The sample article files shipped in ``retrieval/demo_articles`` (not its README)."""
     root = resources.files("retrieval") / "demo_articles"
     out = [
-        Path(str(p)) for p in root.iterdir()
+        Path(str(p))
+        for p in root.iterdir()
         if p.name.endswith((".jsonl", ".json", ".txt", ".html")) and p.is_file()
     ]
     if not out:

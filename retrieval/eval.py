@@ -77,11 +77,15 @@ def load_qa(path: Path) -> list[QAItem]:
                     answerable = bool(d["answerable"])
                 else:
                     answerable = bool(answers)
-                items.append(QAItem(
-                    question=d["question"], answers=answers,
-                    article_id=d.get("article_id") or d.get("passage_id"),
-                    answerable=answerable and bool(answers), id=d.get("id"),
-                ))
+                items.append(
+                    QAItem(
+                        question=d["question"],
+                        answers=answers,
+                        article_id=d.get("article_id") or d.get("passage_id"),
+                        answerable=answerable and bool(answers),
+                        id=d.get("id"),
+                    )
+                )
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{path}:{n}: {exc}") from None
     return items
@@ -153,12 +157,17 @@ def evaluate(
     n_un = len(items) - n_ans
     lat = np.asarray(latencies or [0.0])
     return EvalReport(
-        questions=len(items), answerable=n_ans, unanswerable=n_un,
-        hit_at_1=hits1 / n_ans if n_ans else 0.0, hit_at_3=hits3 / n_ans if n_ans else 0.0,
-        cite_at_1=cites / n_ans if n_ans else 0.0, answered_hit_at_1=ans_hits / n_ans if n_ans else 0.0,
+        questions=len(items),
+        answerable=n_ans,
+        unanswerable=n_un,
+        hit_at_1=hits1 / n_ans if n_ans else 0.0,
+        hit_at_3=hits3 / n_ans if n_ans else 0.0,
+        cite_at_1=cites / n_ans if n_ans else 0.0,
+        answered_hit_at_1=ans_hits / n_ans if n_ans else 0.0,
         abstention=abstained_unans / n_un if n_un else None,
         false_abstention=abstained_ans / n_ans if n_ans else None,
-        latency_p50_ms=float(np.percentile(lat, 50)), latency_p95_ms=float(np.percentile(lat, 95)),
+        latency_p50_ms=float(np.percentile(lat, 50)),
+        latency_p95_ms=float(np.percentile(lat, 95)),
     )
 
 

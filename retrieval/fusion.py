@@ -15,7 +15,9 @@ K = TypeVar("K", bound=Hashable)
 RRF_K = 60
 
 
-def rrf(rankings: Sequence[Sequence[K]], k: int = RRF_K, weights: Sequence[float] | None = None) -> dict[K, float]:
+def rrf(
+    rankings: Sequence[Sequence[K]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[K, float]:
     """Reciprocal-rank-fused scores: ``sum_i w_i / (k + rank_i)`` with ranks from 1."""
     weights = weights or [1.0] * len(rankings)
     out: dict[K, float] = {}

@@ -27,7 +27,10 @@ class MemoryReader:
     """Exact (flat inner product) FAISS and BM25 over chunks and sentences, in memory."""
 
     def __init__(
-        self, articles: Iterable[Article], embedder: Embedder, vectors_batch: int = 128,
+        self,
+        articles: Iterable[Article],
+        embedder: Embedder,
+        vectors_batch: int = 128,
         cache: Path | None = None,
     ) -> None:
         self.articles: dict[str, Article] = {}
@@ -42,8 +45,14 @@ class MemoryReader:
             spans = split_sentences(art.body)
             sents = []
             for pos, (a, b) in enumerate(spans):
-                s = Sentence(id=len(self.sentences), article_id=art.id, position=pos, start=a, end=b,
-                             text=art.body[a:b])
+                s = Sentence(
+                    id=len(self.sentences),
+                    article_id=art.id,
+                    position=pos,
+                    start=a,
+                    end=b,
+                    text=art.body[a:b],
+                )
                 self.sentences.append(s)
                 sents.append(s)
             self._by_article[art.id] = sents
@@ -54,15 +63,25 @@ class MemoryReader:
             for first, last in plan_chunks(counts, embedder.max_tokens, 1, title_tokens):
                 start, end = sents[first].start, sents[last].end
                 text = art.body[start:end]
-                self.chunks.append(Chunk(
-                    id=len(self.chunks), article_id=art.id, position=len(self.chunks),
-                    first_sentence=first, last_sentence=last, start=start, end=end, text=text,
-                    n_tokens=sum(counts[first:last + 1]),
-                ))
+                self.chunks.append(
+                    Chunk(
+                        id=len(self.chunks),
+                        article_id=art.id,
+                        position=len(self.chunks),
+                        first_sentence=first,
+                        last_sentence=last,
+                        start=start,
+                        end=end,
+                        text=text,
+                        n_tokens=sum(counts[first : last + 1]),
+                    )
+                )
                 chunk_texts.append(f"{art.title}\n{text}" if art.title else text)
         dim = embedder.info.dimension
         sent_texts = [s.text for s in self.sentences]
-        key = hashlib.sha256("\x1f".join([embedder.info.name, *sent_texts, *chunk_texts]).encode()).hexdigest()
+        key = hashlib.sha256(
+            "\x1f".join([embedder.info.name, *sent_texts, *chunk_texts]).encode()
+        ).hexdigest()
         if cache is not None and cache.is_file() and str(np.load(cache)["key"]) == key:
             stored = np.load(cache)
             self._sent_vecs, chunk_vecs = stored["sents"], stored["chunks"]
@@ -81,9 +100,14 @@ class MemoryReader:
         self.lexical_sentences = LexicalIndex.build(tokenize_many(s.text for s in self.sentences))
         self.version = "memory"
         self.manifest = Manifest(
-            version="memory", created_at=datetime.now().astimezone(), model=embedder.info,
-            index_type="flat", articles=len(self.articles), chunks=len(self.chunks),
-            sentences=len(self.sentences), max_chunk_tokens=embedder.max_tokens,
+            version="memory",
+            created_at=datetime.now().astimezone(),
+            model=embedder.info,
+            index_type="flat",
+            articles=len(self.articles),
+            chunks=len(self.chunks),
+            sentences=len(self.sentences),
+            max_chunk_tokens=embedder.max_tokens,
         )
 
     @classmethod
@@ -107,7 +131,9 @@ class MemoryReader:
         scores, idx = index.search(q.reshape(1, -1).astype(np.float32), min(k, index.ntotal))
         return [(int(i), float(s)) for s, i in zip(scores[0], idx[0], strict=True) if i >= 0]
 
-    def search_chunks(self, vec: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search_chunks(
+        self, vec: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         return self._dense(self._faiss_chunks, self._chunk_vecs, vec, k, allowed_ids)
 
     def search_sentences(
@@ -115,7 +141,9 @@ class MemoryReader:
     ) -> list[tuple[int, float]]:
         return self._dense(self._faiss_sents, self._sent_vecs, vec, k, allowed_ids)
 
-    def bm25_chunks(self, query: str, k: int, allowed_ids: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def bm25_chunks(
+        self, query: str, k: int, allowed_ids: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         return self.lexical_chunks.search(query, k, allowed_ids)
 
     def bm25_sentences(
@@ -131,9 +159,11 @@ class MemoryReader:
     def get_sentences(self, ids: Sequence[int]) -> list[Sentence]:
         return [self.sentences[i] for i in ids if 0 <= i < len(self.sentences)]
 
-    def sentences_of_article(self, article_id: str, first: int = 0, last: int | None = None) -> list[Sentence]:
+    def sentences_of_article(
+        self, article_id: str, first: int = 0, last: int | None = None
+    ) -> list[Sentence]:
         sents = self._by_article.get(article_id, [])
-        return sents[first: (last + 1) if last is not None else None]
+        return sents[first : (last + 1) if last is not None else None]
 
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
         c = self.chunks[chunk_id]
@@ -145,25 +175,44 @@ class MemoryReader:
     def sentence_vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self._sent_vecs[np.asarray(list(ids), dtype=np.int64)]
 
-    def _article_ok(self, art: Article, since: datetime | None, until: datetime | None,
-                    sources: Sequence[str] | None) -> bool:
+    def _article_ok(
+        self, art: Article, since: datetime | None, until: datetime | None, sources: Sequence[str] | None
+    ) -> bool:
         if sources and (art.source or "") not in sources:
             return False
         if since is not None and (art.date is None or art.date < since):
             return False
         return not (until is not None and (art.date is None or art.date > until))
 
-    def chunk_ids_matching(self, since: datetime | None = None, until: datetime | None = None,
-                           sources: Sequence[str] | None = None) -> np.ndarray:
-        return np.asarray([c.id for c in self.chunks
-                           if self._article_ok(self.articles[c.article_id], since, until, sources)],
-                          dtype=np.int64)
+    def chunk_ids_matching(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        return np.asarray(
+            [
+                c.id
+                for c in self.chunks
+                if self._article_ok(self.articles[c.article_id], since, until, sources)
+            ],
+            dtype=np.int64,
+        )
 
-    def sentence_ids_matching(self, since: datetime | None = None, until: datetime | None = None,
-                              sources: Sequence[str] | None = None) -> np.ndarray:
-        return np.asarray([s.id for s in self.sentences
-                           if self._article_ok(self.articles[s.article_id], since, until, sources)],
-                          dtype=np.int64)
+    def sentence_ids_matching(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        return np.asarray(
+            [
+                s.id
+                for s in self.sentences
+                if self._article_ok(self.articles[s.article_id], since, until, sources)
+            ],
+            dtype=np.int64,
+        )
 
     def newer_version_available(self) -> bool:
         return False

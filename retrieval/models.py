@@ -70,6 +70,8 @@ class Answer(BaseModel):
     notes: list[str] = Field(default_factory=list)
     elapsed_ms: float = 0.0
     index_version: str | None = None
+    #: Where the time went (encode_ms, faiss_ms, bm25_ms, fetch_ms, score_ms), for benchmarks.
+    timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
 class Turn(BaseModel):

@@ -21,26 +21,39 @@ from retrieval.query import AnswerType, QueryInfo, content_terms, numbers_in, to
 
 #: Feature names, in column order. Keep in sync with ``WEIGHTS``.
 FEATURES: tuple[str, ...] = (
-    "dense",          # cosine(question, sentence)
-    "dense_ctx",      # cosine(question, sentence + previous sentence), the context-aware view
-    "lex",            # idf-weighted share of question terms found in the sentence
-    "lex_ctx",        # ... in the sentence, the previous sentence or the title
-    "names",          # share of the question's names/numbers found in sentence/title/previous
-    "passage",        # 1/sqrt(1+rank) of the best fused passage (chunk) holding the sentence
-    "sent_rrf",       # reciprocal-rank fusion of the sentence's own dense and BM25 ranks (x60)
-    "type_ok",        # the answer type asked for (number/date/name/place) appears, and is new
-    "type_missing",   # an answer type was asked for and the sentence has none
-    "novelty",        # share of the sentence's terms that are not the question's
-    "restate",        # the sentence mostly restates the question (novelty < 0.25)
-    "short",          # fewer than 6 words: fragments, datelines
-    "preferred",      # from an article the previous turn answered from (follow-ups)
-    "missing_rare",   # the rarest question term found nowhere near the sentence (idf share)
+    "dense",  # cosine(question, sentence)
+    "dense_ctx",  # cosine(question, sentence + previous sentence), the context-aware view
+    "lex",  # idf-weighted share of question terms found in the sentence
+    "lex_ctx",  # ... in the sentence, the previous sentence or the title
+    "names",  # share of the question's names/numbers found in sentence/title/previous
+    "passage",  # 1/sqrt(1+rank) of the best fused passage (chunk) holding the sentence
+    "sent_rrf",  # reciprocal-rank fusion of the sentence's own dense and BM25 ranks (x60)
+    "type_ok",  # the answer type asked for (number/date/name/place) appears, and is new
+    "type_missing",  # an answer type was asked for and the sentence has none
+    "novelty",  # share of the sentence's terms that are not the question's
+    "restate",  # the sentence mostly restates the question (novelty < 0.25)
+    "short",  # fewer than 6 words: fragments, datelines
+    "preferred",  # from an article the previous turn answered from (follow-ups)
+    "missing_rare",  # the rarest question term found nowhere near the sentence (idf share)
 )
 
 #: Logistic weights (intercept last). Fitted by bench/retrieval_bench.py --fit on half of
 #: SQuAD v1.1 dev; see that script for the held-out numbers.
 WEIGHTS: tuple[float, ...] = (
-    2.0, 1.0, 2.5, 1.0, 1.0, 1.5, 1.0, 0.8, -0.8, 0.5, -0.8, -1.0, 0.8, -1.0,
+    2.0,
+    1.0,
+    2.5,
+    1.0,
+    1.0,
+    1.5,
+    1.0,
+    0.8,
+    -0.8,
+    0.5,
+    -0.8,
+    -1.0,
+    0.8,
+    -1.0,
     -6.0,
 )
 
@@ -77,11 +90,39 @@ class Scored:
     order: list[int] = field(default_factory=list)
 
 
-_MONTHS = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
-    "saturday sunday"
-).split()
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+]
 _MONTH_SET = frozenset(_MONTHS)
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
 _DATE_WORDS = re.compile(
@@ -236,7 +277,9 @@ def recency_bonus(cands: Sequence[Candidate], strength: float) -> np.ndarray:
     return out
 
 
-def newer_wins_near_ties(cands: Sequence[Candidate], lg: np.ndarray, band: float = 1.0, top: int = 10) -> np.ndarray:
+def newer_wins_near_ties(
+    cands: Sequence[Candidate], lg: np.ndarray, band: float = 1.0, top: int = 10
+) -> np.ndarray:
     """When two articles say nearly the same thing (a death toll in Monday's and Thursday's
     story), the newer one's sentence goes first if it scores within ``band`` of the older.
 
@@ -250,8 +293,12 @@ def newer_wins_near_ties(cands: Sequence[Candidate], lg: np.ndarray, band: float
         for j in idx:
             ci, cj = cands[i], cands[j]
             if (
-                ci.article_id != cj.article_id and ci.date is not None and cj.date is not None
-                and cj.date > ci.date and out[i] >= out[j] and lg[i] - lg[j] < band
+                ci.article_id != cj.article_id
+                and ci.date is not None
+                and cj.date is not None
+                and cj.date > ci.date
+                and out[i] >= out[j]
+                and lg[i] - lg[j] < band
                 and _jaccard(terms[i], terms[j]) >= 0.5
             ):
                 out[j] = out[i] + 1e-3
@@ -290,7 +337,11 @@ def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> fl
     top = float(scored.logits[best])
     best_article = scored.candidates[best].article_id
     other = next(
-        (float(scored.logits[i]) for i in scored.order[1:] if scored.candidates[i].article_id != best_article),
+        (
+            float(scored.logits[i])
+            for i in scored.order[1:]
+            if scored.candidates[i].article_id != best_article
+        ),
         top - 4.0,
     )
     margin = min(top - other, 4.0)

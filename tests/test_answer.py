@@ -169,7 +169,9 @@ def test_what_about_followup_keeps_the_question(answerer: Answerer) -> None:
 
 def test_new_topic_is_not_dragged_to_old_one(answerer: Answerer) -> None:
     first = answerer.ask("How many people died in the Karabakh fighting?")
-    other = answerer.ask("How long will the Castleford train drivers strike?", history=[Turn.from_answer(first)])
+    other = answerer.ask(
+        "How long will the Castleford train drivers strike?", history=[Turn.from_answer(first)]
+    )
     assert other.resolved_question == other.question
     assert other.sentences[0].article_id == "rail-1"
 
@@ -219,7 +221,8 @@ def test_context_passage_around_cited_sentence(answerer: Answerer) -> None:
 def test_reload_picks_up_new_version_and_old_answers_still_work(index_dir: Path, answerer: Answerer) -> None:
     assert answerer.reload_if_newer() is False
     extra = Article(
-        id="space-1", title="Probe finds ice on the moon",
+        id="space-1",
+        title="Probe finds ice on the moon",
         body="A lunar probe found water ice in the Kessler crater. The ice makes up about 5% of the soil.",
         source="Science Desk",
     )

@@ -1,0 +1,153 @@
+"""Sentence scoring as pure functions over candidates and vectors (no index, no model)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from index.embedding import HashingEmbedder
+from retrieval import scoring
+from retrieval.query import analyse
+from retrieval.scoring import FEATURES, WEIGHTS, Candidate
+
+EMB = HashingEmbedder()
+
+
+def run(question: str, cands: list[Candidate]) -> scoring.Scored:
+    q = analyse(question)
+    qvec = EMB.encode([question])[0]
+    vecs = EMB.encode([c.text for c in cands])
+    prev = EMB.encode([c.prev_text for c in cands])
+    prev[[not c.prev_text for c in cands]] = 0.0
+    return scoring.score(q, qvec, cands, vecs, prev, idf={})
+
+
+def cand(i: int, text: str, **kw: object) -> Candidate:
+    kw.setdefault("passage_rank", 0)
+    return Candidate(
+        sentence_id=i, article_id=str(kw.pop("article_id", f"a{i}")), position=0, text=text, **kw
+    )  # type: ignore[arg-type]
+
+
+def feat(s: scoring.Scored, i: int, name: str) -> float:
+    return float(s.features[i, FEATURES.index(name)])
+
+
+def test_weights_match_features() -> None:
+    assert len(WEIGHTS) == len(FEATURES) + 1
+
+
+def test_number_question_prefers_sentence_with_a_number() -> None:
+    cands = [
+        cand(0, "The fighting in the region continued, officials said of the dead."),
+        cand(1, "Officials said 286 people have died in the fighting."),
+    ]
+    s = run("How many people died in the fighting?", cands)
+    assert feat(s, 1, "type_ok") == 1.0 and feat(s, 0, "type_missing") == 1.0
+    assert s.order[0] == 1
+
+
+def test_when_question_wants_a_date() -> None:
+    cands = [cand(0, "The bridge was built by the council."), cand(1, "The bridge was built in 1887.")]
+    s = run("When was the bridge built?", cands)
+    assert feat(s, 1, "type_ok") == 1.0 and feat(s, 0, "type_ok") == 0.0
+
+
+def test_who_question_wants_a_new_name() -> None:
+    cands = [cand(0, "The mayor of Ashbury spoke."), cand(1, "The mayor of Ashbury, Helena Strand, spoke.")]
+    s = run("Who is the mayor of Ashbury?", cands)
+    assert feat(s, 1, "type_ok") == 1.0 and feat(s, 0, "type_ok") == 0.0
+
+
+def test_title_and_previous_sentence_give_context() -> None:
+    pronoun = cand(
+        0,
+        "It took £7.2m in its first weekend.",
+        title="Harbour Lights breaks record",
+        prev_text="The Harbour Lights drama opened on Friday.",
+    )
+    bare = cand(1, "It took £7.2m in its first weekend.")
+    s = run("How much did Harbour Lights take?", [pronoun, bare])
+    assert feat(s, 0, "lex_ctx") > feat(s, 1, "lex_ctx")
+    assert feat(s, 0, "names") > feat(s, 1, "names")
+    assert s.order[0] == 0
+
+
+def test_restating_the_question_is_penalised() -> None:
+    restate = cand(0, "People died in the Karabakh fighting.")
+    info = cand(1, "In the Karabakh fighting 286 people died, including 31 civilians.")
+    s = run("How many people died in the Karabakh fighting?", [restate, info])
+    assert feat(s, 0, "restate") == 1.0 and feat(s, 1, "restate") == 0.0
+    assert s.order[0] == 1
+
+
+def test_missing_rare_term_lowers_confidence() -> None:
+    covered = run(
+        "How many fans watched the cup final?", [cand(0, "Around 82,000 fans watched the cup final.")]
+    )
+    uncovered = run(
+        "How many fans watched the Wimbledon tennis final?",
+        [cand(0, "Around 82,000 fans watched the cup final.")],
+    )
+    assert feat(uncovered, 0, "missing_rare") > 0.0
+    assert scoring.confidence(covered) > scoring.confidence(uncovered)
+
+
+def test_confidence_is_a_probability_and_grows_with_the_score() -> None:
+    good = run(
+        "How many fans watched the cup final?",
+        [cand(0, "Around 82,000 fans watched the cup final."), cand(1, "Shares rose 6%.")],
+    )
+    bad = run("How many fans watched the cup final?", [cand(0, "Shares rose 6% in early trading.")])
+    cg, cb = scoring.confidence(good), scoring.confidence(bad)
+    assert 0.0 <= cb < cg <= 1.0
+
+
+def test_select_skips_duplicates_and_weak_extras() -> None:
+    text = "Around 82,000 fans watched the cup final at the National Stadium."
+    cands = [
+        cand(0, text),
+        cand(1, text, article_id="dup"),
+        cand(2, "Fans watched the final, around 82,000 of them."),
+        cand(3, "The weather was mild."),
+    ]
+    s = run("How many fans watched the cup final?", cands)
+    chosen = scoring.select(s, 3, relative_keep=0.5)
+    texts = [cands[i].text for i in chosen]
+    assert texts.count(text) == 1
+    assert "The weather was mild." not in texts
+
+
+def test_newer_article_wins_a_near_tie() -> None:
+    old = cand(
+        0,
+        "At least 12 people have died in the floods.",
+        article_id="old",
+        date=datetime(2025, 3, 3, tzinfo=UTC),
+    )
+    new = cand(
+        1,
+        "At least 19 people have died in the floods.",
+        article_id="new",
+        date=datetime(2025, 3, 6, tzinfo=UTC),
+        passage_rank=3,
+    )
+    s = run("How many people have died in the floods?", [old, new])
+    assert s.candidates[s.order[0]].article_id == "new"
+
+
+def test_recency_bonus_is_small_and_ordered() -> None:
+    cands = [
+        cand(0, "x", date=datetime(2025, 1, 1, tzinfo=UTC)),
+        cand(1, "y", date=datetime(2025, 2, 1, tzinfo=UTC)),
+        cand(2, "z"),
+    ]
+    bonus = scoring.recency_bonus(cands, 0.05)
+    assert bonus[1] == np.float32(0.05) and bonus[0] == 0.0 and bonus[2] == 0.0
+
+
+def test_empty_candidates() -> None:
+    s = run("anything?", [])
+    assert s.order == [] and scoring.confidence(s) == 0.0
+    assert scoring.select(s, 3, 0.5) == []
