@@ -24,6 +24,7 @@ from index.live.settings import LiveSettings
 from index.live.state import STATE_FILE, LiveState
 from index.live.watch import RoundReport, watch
 from index.models import Article
+from index.pipeline import apply_changes
 from index.settings import IndexSettings
 from index.store import META_FILE, IndexReader, read_current, versions_dir
 
@@ -249,11 +250,14 @@ def test_max_age_removes_old_articles_in_the_same_update(srv: FeedServer, live: 
     feed = srv.feed("/feed.xml", "F", [old, fresh])
     feeds = feeds_file(tmp_path, [feed])
     run(feeds, settings, live)
-    assert set(indexed(settings.index_dir)) == {old["link"], fresh["link"]}
+    # An old article added by `index add`, which the watch state knows nothing about.
+    apply_changes([Article(id="local-1", title="Old local", body="An old local article about the harbour.",
+                           date=now - timedelta(days=800))], [], settings, HashingEmbedder())
+    assert set(indexed(settings.index_dir)) == {old["link"], fresh["link"], "local-1"}
     before = read_current(settings.index_dir)
 
     (report,) = run(feeds, settings, live, max_age=timedelta(days=365))
-    assert report.articles_removed == 1 and report.published
+    assert report.articles_removed == 2 and report.published
     assert set(indexed(settings.index_dir)) == {fresh["link"]}
     assert read_current(settings.index_dir) != before
 

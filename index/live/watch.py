@@ -109,6 +109,10 @@ class Stopped(Exception):
     """SIGTERM/SIGINT arrived: the round is abandoned between two steps, nothing published."""
 
 
+#: How often ``watch`` asks the whole index to drop articles past ``--max-age``, even when the
+#: feeds brought nothing (the first round always does).
+SWEEP_EVERY = timedelta(days=1)
+
 #: ``apply_changes(upserts, removals, settings, embedder, max_age=...) -> BuildReport``.
 Publisher = Callable[..., Any]
 
@@ -343,9 +347,11 @@ class _Round:
 def run_round(feeds: Sequence[str], settings: IndexSettings, embedder: Embedder, *,
               live: LiveSettings, fetcher: Fetcher, max_age: timedelta | None = None,
               now: datetime | None = None, stop: threading.Event | None = None,
-              publish: Publisher = _default_publisher) -> RoundReport:
+              publish: Publisher = _default_publisher, sweep: bool = False) -> RoundReport:
     """One round against the state saved in ``settings.index_dir``; see the module docstring.
 
+    ``sweep`` (with ``max_age``) asks the index itself to drop expired articles even when the
+    feeds brought nothing: articles added by ``index add`` are not in the live state.
     Raises :class:`Stopped` when ``stop`` is set mid-round (nothing published or saved).
     """
     started = time.monotonic()
@@ -359,12 +365,13 @@ def run_round(feeds: Sequence[str], settings: IndexSettings, embedder: Embedder,
         work.process(feed, item)
     work.expire()
     report = work.report
-    if work.upserts or work.removals:
+    if work.upserts or work.removals or (sweep and max_age is not None):
         work._check_stop()
         build = publish(list(work.upserts.values()), sorted(work.removals), settings, embedder,
                         max_age=max_age, now=now)
         report.version = getattr(build, "version", None)
         report.published = bool(getattr(build, "published", True))
+        report.articles_removed = max(report.articles_removed, int(getattr(build, "removed", 0)))
         for line in getattr(build, "failures", []):
             report.errors.append(line)
             log.warning("not indexed: %s", line)
@@ -409,14 +416,16 @@ def watch(feeds_file: Path, settings: IndexSettings, embedder: Embedder, every: 
     stop = stop or threading.Event()
     reports: list[RoundReport] = []
     attempted = 0
+    last_sweep: float | None = None
     with stop_on_signals(stop), Fetcher(live, allow_private=settings.allow_private_urls) as fetcher:
         while not stop.is_set():
             began = time.monotonic()
             feeds = read_feeds_file(feeds_file)
             attempted += 1
+            sweep = last_sweep is None or began - last_sweep >= SWEEP_EVERY.total_seconds()
             try:
                 report = run_round(feeds, settings, embedder, live=live, fetcher=fetcher,
-                                   max_age=max_age, stop=stop, publish=publish)
+                                   max_age=max_age, stop=stop, publish=publish, sweep=sweep)
             except Stopped:
                 log.warning("stopped mid-round: nothing published; the next run redoes this round")
                 break
@@ -425,6 +434,8 @@ def watch(feeds_file: Path, settings: IndexSettings, embedder: Embedder, every: 
             except NewsbotError as exc:
                 log.error("round failed, nothing published (retried next round): %s", exc.one_line())
             else:
+                if sweep:
+                    last_sweep = began
                 reports.append(report)
                 log.info(report.line())
                 if on_round is not None:
