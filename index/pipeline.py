@@ -89,6 +89,7 @@ class _Prepared:
 
     article: Article
     sentences: list[tuple[int, int]]
+    hashes: tuple[str, str]
     chunks: list[tuple[int, int]] = field(default_factory=list)
     sentence_tokens: list[int] = field(default_factory=list)
     title_tokens: int = 0
@@ -134,15 +135,17 @@ class _Run:
         self.encoded: set[str] = set()
         self.bar: Any = None
         self.chunks_done = 0
+        # Vectors from earlier versions; within this run ``encoded`` already catches repeats.
+        self.may_reuse = embedder is not None and staged.has_vectors(embedder.info.name)
 
-    def queue(self, article: Article) -> bool:
+    def queue(self, article: Article, hashes: tuple[str, str]) -> bool:
         """Split now (cheap) and queue for embedding; False when the body has no sentence."""
         from index.text import split_sentences
 
         spans = split_sentences(article.body)
         if not spans:
             return False
-        self.pending.append(_Prepared(article, spans))
+        self.pending.append(_Prepared(article, spans, hashes))
         # Roughly one chunk per ~8 sentences; exact counts come after tokenizing.
         self.pending_texts += len(spans) + len(spans) // 8 + 1
         if self.pending_texts >= FLUSH_TEXTS:
@@ -182,7 +185,7 @@ class _Run:
 
         model = self.embedder.info.name
         todo = [h for h in inputs if h not in self.encoded]
-        stored = self.staged.stored_vectors(todo, model)
+        stored = self.staged.stored_vectors(todo, model) if self.may_reuse else {}
         missing = [h for h in todo if h not in stored]
         if missing:
             # Longest first: the model sorts within the call anyway; ordering here keeps the
@@ -192,7 +195,7 @@ class _Run:
             self.report.embedded_texts += len(missing)
         self.encoded.update(todo)
 
-        self.staged.insert_articles([p.article for p in batch], self.now)
+        self.staged.insert_articles([p.article for p in batch], self.now, [p.hashes for p in batch])
         self.staged.insert_sentences(sent_rows)
         self.staged.insert_chunks(chunk_rows)
         if self.bar is not None:
@@ -343,7 +346,8 @@ def _apply(
                 continue
             seen.add(art.id)
             old = states.get(art.id)
-            if old is not None and old.revision_hash == art.revision_hash:
+            rh = art.revision_hash
+            if old is not None and old.revision_hash == rh:
                 report.unchanged += 1
                 body_owner[bh] = art.id
                 if run.bar is not None:
@@ -355,7 +359,7 @@ def _apply(
                 staged.delete_articles([art.id])
                 body_owner.pop(old.body_hash, None)
                 states.pop(art.id)
-            if not run.queue(art):
+            if not run.queue(art, (bh, rh)):
                 report.failed += 1
                 report.failures.append(f"{art.origin or art.id}: no sentences in the article body")
                 seen.discard(art.id)

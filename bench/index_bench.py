@@ -1,0 +1,197 @@
+"""Index build benchmark over the BBC corpus + seeds with the real model.
+
+Measures, in one process:
+
+* full build (ingest → split → chunk → embed → publish) into a temp dir: seconds, articles/s,
+  chunks/s;
+* raw ``model.encode`` on exactly the texts the pipeline encoded (recorded on the way), so
+  ``ratio = raw seconds / pipeline seconds`` says how close the pipeline gets to pure encoding
+  (goal ≥ 0.85);
+* rebuild of the unchanged corpus: seconds and speedup (goal ≥ 20x);
+* index-side query latency (dense + BM25 + metadata fetch, query encoding excluded);
+* peak RSS and the ``stats`` article count (2,093 expected for the full corpus).
+
+Usage: ``.venv/bin/python bench/index_bench.py [--limit N] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from index.embedding import Embedder, load_embedder  # noqa: E402
+from index.models import ModelInfo  # noqa: E402
+from index.pipeline import ENCODE_BATCH, apply_changes  # noqa: E402
+from index.settings import DEFAULT_MODEL, IndexSettings  # noqa: E402
+from index.store import IndexReader  # noqa: E402
+
+BBC = REPO.parent / "shared" / "datasets" / "bbc_news" / "bbc_news.jsonl"
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+class RecordingEmbedder:
+    """Passes through to the real embedder and remembers every text it was asked to encode."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.encode_seconds = 0.0
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.inner.info
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        self.texts.extend(texts)
+        t0 = time.perf_counter()
+        out = self.inner.encode(texts, batch_size=batch_size)
+        self.encode_seconds += time.perf_counter() - t0
+        return out
+
+
+def _sources() -> list[str]:
+    if not BBC.is_file():
+        sys.exit(f"index_bench: dataset not found at {BBC} (expected ../shared/datasets/bbc_news/)")
+    return [str(BBC)] + ([str(SEEDS)] if SEEDS.is_dir() else [])
+
+
+def _articles(settings: IndexSettings, limit: int | None):  # type: ignore[no-untyped-def]
+    from index.ingest import iter_articles
+
+    items = iter_articles(_sources(), settings)
+    if limit:
+        # the seed is the last source: keep it in limited runs too
+        head = list(itertools.islice(items, limit))
+        seeds = list(iter_articles([str(SEEDS)], settings)) if SEEDS.is_dir() else []
+        return iter(head + seeds)
+    return items
+
+
+def _build(settings: IndexSettings, embedder: Embedder, limit: int | None):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    report = apply_changes(_articles(settings, limit), (), settings, embedder, replace_all=True,
+                           require_articles=True, progress=True)
+    return report, time.perf_counter() - t0
+
+
+def _query_latency(index_dir: Path, embedder: Embedder, n: int = 60) -> dict[str, float]:
+    """Index-side cost of one question (FAISS + BM25 + metadata), encoding excluded."""
+    with IndexReader.open(index_dir, embedder.info) as reader:
+        titles = [a.title for a in reader.latest_articles(n) if a.title]
+        vecs = embedder.encode(titles)
+        timings = []
+        for title, vec in zip(titles, vecs, strict=True):
+            t0 = time.perf_counter()
+            dense = reader.search_sentences(vec, 50)
+            lexical = reader.bm25_sentences(title, 50)
+            chunks = reader.search_chunks(vec, 20)
+            ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))[:60]
+            reader.get_sentences(ids)
+            reader.sentence_vectors(ids)
+            reader.get_chunks([i for i, _ in chunks])
+            timings.append((time.perf_counter() - t0) * 1000)
+    timings.sort()
+    return {"p50_ms": statistics.median(timings), "p95_ms": timings[int(len(timings) * 0.95) - 1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="only the first N BBC articles (+ seeds)")
+    parser.add_argument("--keep", type=Path, default=None, help="build here and keep the index")
+    args = parser.parse_args()
+    _sources()
+
+    t0 = time.perf_counter()
+    real = load_embedder(DEFAULT_MODEL)
+    load_seconds = time.perf_counter() - t0
+    real.encode(["warm up the model once"] * 8)
+
+    workdir = Path(tempfile.mkdtemp(prefix="newsbot-bench-"))
+    index_dir = args.keep or (workdir / "index")
+    if args.keep and index_dir.exists():
+        shutil.rmtree(index_dir)
+    settings = IndexSettings(index_dir=index_dir)
+    try:
+        recorder = RecordingEmbedder(real)
+        report, build_s = _build(settings, recorder, args.limit)
+        texts = recorder.texts
+
+        inner_model = getattr(real, "_model", None)
+        t0 = time.perf_counter()
+        if inner_model is not None:
+            inner_model.encode(texts, batch_size=ENCODE_BATCH, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        else:
+            real.encode(texts, batch_size=ENCODE_BATCH)
+        raw_s = time.perf_counter() - t0
+
+        rebuild, rebuild_s = _build(settings, real, args.limit)
+        latency = _query_latency(index_dir, real)
+        with IndexReader.open(index_dir) as reader:
+            about = reader.about()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    ratio = raw_s / build_s if build_s else float("nan")
+    speedup = build_s / rebuild_s if rebuild_s else float("inf")
+    result = {
+        "limit": args.limit,
+        "articles": report.articles,
+        "duplicates": report.duplicates,
+        "failed": report.failed,
+        "chunks": report.chunks,
+        "sentences": report.sentences,
+        "embedded_texts": report.embedded_texts,
+        "model_load_s": round(load_seconds, 2),
+        "build_s": round(build_s, 2),
+        "articles_per_s": round(report.articles / build_s, 1),
+        "chunks_per_s": round(report.chunks / build_s, 1),
+        "encode_in_pipeline_s": round(recorder.encode_seconds, 2),
+        "raw_encode_s": round(raw_s, 2),
+        "raw_texts_per_s": round(len(texts) / raw_s, 1) if raw_s else None,
+        "pipeline_texts_per_s": round(len(texts) / build_s, 1),
+        "ratio_pipeline_vs_raw": round(ratio, 3),
+        "rebuild_s": round(rebuild_s, 3),
+        "rebuild_embedded_texts": rebuild.embedded_texts,
+        "rebuild_speedup": round(speedup, 1),
+        "query_index_p50_ms": round(latency["p50_ms"], 2),
+        "query_index_p95_ms": round(latency["p95_ms"], 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "stats_articles": about.articles,
+        "index_size_mb": round(about.size_bytes / 2**20, 1),
+    }
+    width = max(len(k) for k in result)
+    print("\nindex benchmark" + (f" (--limit {args.limit})" if args.limit else " (full corpus)"))
+    for key, value in result.items():
+        print(f"  {key:<{width}}  {value}")
+    goals = (f"  goals: ratio >= 0.85 -> {'ok' if ratio >= 0.85 else 'MISSED'}; "
+             f"rebuild speedup >= 20x -> {'ok' if speedup >= 20 else 'MISSED'}")
+    print(goals)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
