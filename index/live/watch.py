@@ -417,10 +417,16 @@ def watch(feeds_file: Path, settings: IndexSettings, embedder: Embedder, every: 
     reports: list[RoundReport] = []
     attempted = 0
     last_sweep: float | None = None
+    feeds: list[str] | None = None
     with stop_on_signals(stop), Fetcher(live, allow_private=settings.allow_private_urls) as fetcher:
         while not stop.is_set():
             began = time.monotonic()
-            feeds = read_feeds_file(feeds_file)
+            try:
+                feeds = read_feeds_file(feeds_file)
+            except ConfigError as exc:
+                if feeds is None:
+                    raise
+                log.error("%s; using the previous list of %d feeds", exc.one_line(), len(feeds))
             attempted += 1
             sweep = last_sweep is None or began - last_sweep >= SWEEP_EVERY.total_seconds()
             try:
