@@ -256,14 +256,13 @@ def build_application(settings: BotSettings, answerer: Any) -> Application[Any, 
     app.bot_data[h.SERVICES_KEY] = make_services(settings, answerer)
 
     app.add_handler(TypeHandler(Update, h.gatekeeper), group=-1)
-    app.add_handler(CommandHandler("start", h.cmd_start))
-    app.add_handler(CommandHandler("help", h.cmd_help))
-    app.add_handler(CommandHandler("ask", h.cmd_ask))
-    app.add_handler(CommandHandler("latest", h.cmd_latest))
-    app.add_handler(CommandHandler("about", h.cmd_about))
-    app.add_handler(CommandHandler("stats", h.cmd_stats))
-    app.add_handler(CommandHandler("reload", h.cmd_reload))
-    text = filters.UpdateType.MESSAGE & filters.TEXT
+    # New messages only: an edited "/ask ..." must not be answered twice.
+    new = filters.UpdateType.MESSAGE
+    for name, callback in (("start", h.cmd_start), ("help", h.cmd_help), ("ask", h.cmd_ask),
+                           ("latest", h.cmd_latest), ("about", h.cmd_about), ("stats", h.cmd_stats),
+                           ("reload", h.cmd_reload)):
+        app.add_handler(CommandHandler(name, callback, filters=new))
+    text = new & filters.TEXT
     app.add_handler(MessageHandler(text & ~filters.COMMAND & filters.ChatType.PRIVATE, h.on_private_text))
     app.add_handler(MessageHandler(text & ~filters.COMMAND & filters.ChatType.GROUPS, h.on_group_text))
     app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, h.cmd_unknown))

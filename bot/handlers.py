@@ -26,6 +26,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Message,
     MessageEntity,
     ReplyParameters,
@@ -68,6 +69,8 @@ HELP_TEXT = (
     "around a quoted sentence.\n\n"
     "/latest – the most recently indexed articles\n/about – what I know about"
 )
+#: Answers carry several links; previews would bury the sentences under a big card.
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 REFUSAL_TEXT = "Sorry, this bot is private and is not open to you or this chat."
 ADMIN_ONLY_TEXT = "Sorry, that command is for the bot's admins."
 APOLOGY_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
@@ -195,8 +198,7 @@ async def send_html(
                 ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
                 if quote else None
             ),
-            link_preview_options=None,
-            disable_web_page_preview=True,
+            link_preview_options=NO_PREVIEW,
         )
     except TimedOut:
         log.warning("sendMessage to chat %s timed out after sending; not resent (it may have been "
@@ -492,7 +494,7 @@ async def _more(query: CallbackQuery, key: str, state: AnswerState, svc: BotServ
     assert isinstance(message, Message)
     try:
         await message.edit_text(texts[-1], parse_mode=ParseMode.HTML, reply_markup=keyboard(key, state),
-                                disable_web_page_preview=True)
+                                link_preview_options=NO_PREVIEW)
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
