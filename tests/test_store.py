@@ -239,3 +239,22 @@ def test_approximate_index_types(tmp_path: Path, hashing_embedder: HashingEmbedd
         allowed = r.chunk_ids_matching(None, None, None)[:5]
         got = r.search_chunks(q, 3, allowed)
         assert got and {i for i, _ in got} <= set(allowed.tolist())
+
+
+def test_reader_is_safe_to_share_between_threads(built: Path, hashing_embedder: HashingEmbedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = ["snow Scotland", "profits shares", "rocket telescope", "band album", "flu hospitals"] * 8
+    with IndexReader.open(built) as r:
+        expected = {q: r.get_sentences([i for i, _ in r.search_sentences(hashing_embedder.encode([q])[0], 5)])
+                    for q in set(queries)}
+
+        def ask(q: str) -> bool:
+            vec = hashing_embedder.encode([q])[0]
+            got = r.get_sentences([i for i, _ in r.search_sentences(vec, 5)])
+            r.bm25_sentences(q, 5)
+            r.sentence_vectors([s.id for s in got])
+            return got == expected[q]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(ask, queries))
