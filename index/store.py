@@ -1071,7 +1071,7 @@ class IndexReader:
         m = self.manifest
         src_rows = self._query(
             "SELECT COALESCE(source, ''), COUNT(*) FROM articles GROUP BY COALESCE(source, '') "
-            "ORDER BY COUNT(*) DESC, 1"
+            "ORDER BY COUNT(*) DESC, COALESCE(source, '') = '', 1"
         )
         dates = self._query(
             "SELECT (SELECT date FROM articles WHERE date_ts IS NOT NULL ORDER BY date_ts LIMIT 1), "
