@@ -188,8 +188,7 @@ class _Run:
         stored = self.staged.stored_vectors(todo, model) if self.may_reuse else {}
         missing = [h for h in todo if h not in stored]
         if missing:
-            # Longest first: the model sorts within the call anyway; ordering here keeps the
-            # rows we write in a deterministic order.
+            # One big call: the model sorts it by length, so batches carry little padding.
             vectors = self.embedder.encode([inputs[h] for h in missing], batch_size=ENCODE_BATCH)
             self.staged.put_vectors(missing, vectors, model)
             self.report.embedded_texts += len(missing)
