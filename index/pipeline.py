@@ -253,7 +253,7 @@ def apply_changes(
     report.failures = _FailureList(on_failure)
     index_dir = Path(settings.index_dir)
     with IndexWriter(index_dir, settings.keep_versions, lock_timeout) as writer:
-        staged = writer.stage()
+        staged = writer.stage(fresh_if_broken=replace_all)
         try:
             result = _apply(staged, upserts, removals, settings, embedder, report, replace_all,
                             max_age, index_type, progress, require_articles, sources_label, now)

@@ -543,6 +543,20 @@ class StagedVersion:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _copy_metadata(src_path: Path, dst_path: Path) -> None:
+    """Copy a published meta.sqlite with SQLite's backup API (consistent, no partial pages)."""
+    try:
+        src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
+        dst = sqlite3.connect(dst_path)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    except sqlite3.Error as exc:
+        raise IndexCorruptError(f"{src_path}: cannot copy metadata ({exc})") from None
+
+
 class IndexWriter:
     """The single writer of an index directory (holds ``.lock`` while open).
 
@@ -573,6 +587,8 @@ class IndexWriter:
         """Temp versions left by a killed writer (we hold the lock, so none is live)."""
         for p in versions_dir(self.index_dir).glob(f"{TMP_PREFIX}*"):
             shutil.rmtree(p, ignore_errors=True)
+        for p in self.index_dir.glob(f".{CURRENT_FILE}.tmp-*"):
+            p.unlink(missing_ok=True)
 
     def current(self) -> tuple[str | None, Manifest | None]:
         name = read_current(self.index_dir)
@@ -580,24 +596,24 @@ class IndexWriter:
             return None, None
         return name, load_manifest(versions_dir(self.index_dir) / name)
 
-    def stage(self) -> StagedVersion:
-        """A temp version whose metadata starts as a copy of the current version's."""
-        name, manifest = self.current()
+    def stage(self, fresh_if_broken: bool = False) -> StagedVersion:
+        """A temp version whose metadata starts as a copy of the current version's.
+
+        ``fresh_if_broken`` (a full build) starts from nothing when the current version cannot
+        be read, so ``newsbot index build`` repairs a damaged index instead of refusing.
+        """
         tmp = versions_dir(self.index_dir) / f"{TMP_PREFIX}{secrets.token_hex(6)}"
-        tmp.mkdir()
-        if name is not None:
-            src_path = versions_dir(self.index_dir) / name / META_FILE
-            try:
-                src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
-                dst = sqlite3.connect(tmp / META_FILE)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-                    src.close()
-            except sqlite3.Error as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise IndexCorruptError(f"{src_path}: cannot copy metadata ({exc})") from None
+        try:
+            name, manifest = self.current()
+            if name is not None:
+                tmp.mkdir()
+                _copy_metadata(versions_dir(self.index_dir) / name / META_FILE, tmp / META_FILE)
+        except IndexCorruptError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not fresh_if_broken:
+                raise
+            name, manifest = None, None
+        tmp.mkdir(exist_ok=True)
         return StagedVersion(tmp, name, manifest)
 
     def publish(self, staged: StagedVersion, model: ModelInfo, index_type: IndexType,

@@ -206,3 +206,17 @@ def test_long_article_is_chunked_within_the_model_limit(tmp_path: Path) -> None:
         assert covered == set(range(30))
         # consecutive chunks overlap by one sentence
         assert chunks[1].first_sentence == chunks[0].last_sentence
+
+
+def test_build_repairs_a_broken_index_add_refuses(tmp_path: Path, hashing_embedder: HashingEmbedder) -> None:
+    from index.errors import IndexCorruptError
+    from index.store import versions_dir
+
+    settings = settings_for(tmp_path / "idx")
+    first = apply_changes(make_articles(3), (), settings, hashing_embedder)
+    (versions_dir(settings.index_dir) / str(first.version) / "manifest.json").write_text("{")
+    with pytest.raises(IndexCorruptError):
+        apply_changes([make_article(7)], (), settings, hashing_embedder)
+    report = apply_changes(make_articles(3), (), settings, hashing_embedder, replace_all=True)
+    assert report.published and report.added == 3
+    assert verify_index(settings.index_dir).ok
