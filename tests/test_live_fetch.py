@@ -226,3 +226,19 @@ def test_non_utf8_pages(srv: FeedServer, live: LiveSettings, tmp_path: Path, cha
     url = srv.page("/enc", words, paras, charset=charset, header_charset=header, meta_charset=meta)
     arts, errors = split(list(iter_url_articles(url, settings(tmp_path), live)))
     assert not errors and words in arts[0].body and "\ufffd" not in arts[0].body
+
+
+def test_dns_answer_that_changes_after_the_check_is_refused_at_connect(srv: FeedServer,
+                                                                       live: LiveSettings) -> None:
+    """DNS rebinding: the name looks public when checked, then points at loopback."""
+    port = int(srv.base.rsplit(":", 1)[1])
+    srv.route("/secret", Route(body=b"internal"))
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+
+    def rebinding(host: str, _port: int) -> list[str]:
+        return next(answers, ["127.0.0.1"])
+
+    with Fetcher(live, allow_private=False, resolve=rebinding) as fetcher, \
+            pytest.raises(FetchError, match="loopback"):
+        fetcher.get(f"http://rebind.example:{port}/secret", trusted=False)
+    assert srv.hits["/secret"] == 0
