@@ -311,3 +311,19 @@ def test_cli_index_add_feed_url_and_watch(srv: FeedServer, tmp_path: Path,
 
     bad = runner.invoke(index_app, ["watch", "--feeds", str(feeds), "--every", "soon"])
     assert bad.exit_code == 2 and "--every: 'soon' is not a duration" in bad.stderr
+
+
+def test_a_page_that_fails_later_keeps_its_full_article(srv: FeedServer, live: LiveSettings,
+                                                        settings: IndexSettings, tmp_path: Path) -> None:
+    item = serve_story(srv, 4)
+    feeds = feeds_file(tmp_path, [srv.feed("/feed.xml", "F", [item])])
+    run(feeds, settings, live)
+    full = indexed(settings.index_dir)[item["link"]].body
+
+    srv.route("/news/4", Route(status=500))
+    srv.feed("/feed.xml", "F", [{**item, "description": "A new summary that must not replace the text."}])
+    (report,) = run(feeds, settings, live)
+    assert report.articles_failed == 1 and not report.published
+    assert report.errors == [f"fetch error: {item['link']}: HTTP 500 Internal Server Error; "
+                             "the article indexed before is kept"]
+    assert indexed(settings.index_dir)[item["link"]].body == full

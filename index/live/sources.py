@@ -82,8 +82,10 @@ def page_article(page: FetchResult, item: FeedItem | None, feed: ParsedFeed | No
 
 def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
                      etag: str | None = None, last_modified: str | None = None,
-                     parse_html: HtmlParser = _parse_html) -> ItemOutcome:
-    """Fetch an item's page (as an untrusted URL) and extract it; fall back to the feed's text.
+                     parse_html: HtmlParser = _parse_html, fallback: bool = True) -> ItemOutcome:
+    """Fetch an item's page (as an untrusted URL) and extract it; fall back to the feed's text
+    (unless ``fallback`` is False: ``watch`` keeps a full article indexed before rather than
+    replacing it with a summary).
 
     Never raises for a bad page: the outcome carries the one-line reason.
     """
@@ -105,6 +107,8 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
         failure: IngestError = exc
     except Exception as exc:  # an extractor bug on one odd page must not stop the round
         failure = IngestError(item.link, f"extraction failed ({type(exc).__name__}: {exc})")
+    if not fallback:
+        return ItemOutcome(None, failure)
     try:
         art = fallback_article(item, feed)
     except IngestError:

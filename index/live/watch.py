@@ -266,6 +266,7 @@ class _Round:
             item, feed, self.fetcher,
             etag=rec.page_etag if rec and had_page else None,
             last_modified=rec.page_last_modified if rec and had_page else None,
+            fallback=not had_page,
         )
         new = ItemRecord(key=key, feed_url=feed.url, item_hash=item.item_hash,
                          article_id=rec.article_id if rec else None, page_url=item.link,
@@ -282,7 +283,11 @@ class _Round:
             new.retry_round = self._retry_after(new.failures)
             new.last_error = outcome.error.one_line() if outcome.error else None
         if outcome.error is not None:
-            self._fail(outcome.error, logging.WARNING if outcome.article is None else logging.INFO)
+            error = outcome.error
+            if outcome.article is None and had_page:
+                kind = type(error)
+                error = kind(error.origin, f"{error.reason}; the article indexed before is kept")
+            self._fail(error, logging.WARNING if outcome.article is None else logging.INFO)
         art = outcome.article
         if art is None:
             self.report.articles_failed += 1
@@ -290,11 +295,6 @@ class _Round:
             return
         if outcome.fallback:
             self.report.articles_fallback += 1
-            if had_page:
-                # The page worked before: keep that full article rather than the summary.
-                new.fallback = False
-                self.state.put_item(new)
-                return
             new.fallback = item.link is not None
         self._accept(art, new, rec)
 
