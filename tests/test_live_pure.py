@@ -14,6 +14,7 @@ from index.live.fetch import (
     decode_body,
     detect_encoding,
     forbidden_address,
+    interleave_by_host,
     normalize_url,
     same_site,
 )
@@ -241,3 +242,9 @@ def test_host_throttle_spaces_requests_per_host() -> None:
     now[0] += 0.5
     throttle.wait("http://a.example/2")
     assert slept == [1.5]
+
+
+def test_fetch_order_alternates_hosts() -> None:
+    urls = ["http://a.example/1", "http://a.example/2", "http://a.example/3", "http://b.example/1", None]
+    assert interleave_by_host(urls, lambda u: u) == [
+        "http://a.example/1", "http://b.example/1", None, "http://a.example/2", "http://a.example/3"]

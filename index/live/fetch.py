@@ -21,6 +21,7 @@ import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpcore
@@ -29,6 +30,8 @@ from httpcore._backends.sync import SyncBackend
 
 from index.errors import FetchError
 from index.live.settings import LiveSettings
+
+T = TypeVar("T")
 
 #: ``(host, port) -> addresses``; injectable so the policy is testable without DNS.
 Resolver = Callable[[str, int], list[str]]
@@ -388,13 +391,13 @@ class Fetcher:
         )
 
 
-def interleave_by_host(urls: Iterable[str]) -> list[str]:
-    """Order URLs round-robin across hosts, so the politeness delay of one host is spent
-    fetching from the others instead of sleeping."""
-    queues: dict[str, list[str]] = {}
-    for url in urls:
-        queues.setdefault((urlsplit(url).hostname or "").lower(), []).append(url)
-    out: list[str] = []
+def interleave_by_host(tasks: Iterable[T], url_of: Callable[[T], str | None]) -> list[T]:
+    """Order tasks round-robin across the hosts of their URLs, so the politeness delay of one
+    host is spent fetching from the others instead of sleeping."""
+    queues: dict[str, list[T]] = {}
+    for task in tasks:
+        queues.setdefault((urlsplit(url_of(task) or "").hostname or "").lower(), []).append(task)
+    out: list[T] = []
     lists = list(queues.values())
     for i in range(max((len(q) for q in lists), default=0)):
         out.extend(q[i] for q in lists if i < len(q))

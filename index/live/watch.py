@@ -29,7 +29,7 @@ from typing import Any
 from index.embedding import Embedder
 from index.errors import ConfigError, IngestError, ModelMismatchError, NewsbotError
 from index.live.feeds import FeedItem, ParsedFeed, parse_feed
-from index.live.fetch import Fetcher
+from index.live.fetch import Fetcher, interleave_by_host
 from index.live.settings import LiveSettings, load_live_settings
 from index.live.sources import FEED_ACCEPT, article_for_item, is_url
 from index.live.state import ArticleRecord, FeedRecord, ItemRecord, LiveState, backoff_rounds
@@ -122,21 +122,6 @@ def _default_publisher(upserts: Sequence[Article], removals: Sequence[str], sett
     from index.pipeline import apply_changes
 
     return apply_changes(upserts, removals, settings, embedder, max_age=max_age, now=now)
-
-
-def _interleave(tasks: list[tuple[ParsedFeed, FeedItem]]) -> list[tuple[ParsedFeed, FeedItem]]:
-    """Round-robin across hosts so one host's politeness delay is spent on the others."""
-    from urllib.parse import urlsplit
-
-    queues: dict[str, list[tuple[ParsedFeed, FeedItem]]] = {}
-    for task in tasks:
-        host = (urlsplit(task[1].link or "").hostname or "").lower()
-        queues.setdefault(host, []).append(task)
-    out: list[tuple[ParsedFeed, FeedItem]] = []
-    lists = list(queues.values())
-    for i in range(max((len(q) for q in lists), default=0)):
-        out.extend(q[i] for q in lists if i < len(q))
-    return out
 
 
 class _Round:
@@ -246,7 +231,7 @@ class _Round:
                     if waiting and rec.item_hash == item.item_hash and not self.state.due(rec.retry_round):
                         continue  # backing off
                 tasks.append((feed, item))
-        return _interleave(tasks)
+        return interleave_by_host(tasks, lambda task: task[1].link)
 
     def _forget_vanished_retries(self, feeds: Sequence[ParsedFeed]) -> None:
         """An item waiting for a retry that its feed no longer lists is not retried again
