@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from index.errors import FetchError, IngestError
 from index.live.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
-from index.live.fetch import Fetcher, FetchResult, normalize_url, same_site
+from index.live.fetch import Fetcher, FetchResult, megabytes, normalize_url, same_site
 from index.live.settings import LiveSettings, load_live_settings
 from index.models import Article
 from index.settings import IndexSettings
@@ -149,6 +149,9 @@ def iter_url_articles(source: str, settings: IndexSettings,
         if not is_url(source):
             path = Path(source)
             try:
+                if path.stat().st_size > settings.max_file_bytes:
+                    yield IngestError(source, f"feed file larger than {megabytes(settings.max_file_bytes)}")
+                    return
                 data = path.read_bytes()
             except OSError as exc:
                 yield IngestError(source, f"cannot read feed file: {exc.strerror or exc}")
