@@ -327,3 +327,17 @@ def test_a_page_that_fails_later_keeps_its_full_article(srv: FeedServer, live: L
     assert report.errors == [f"fetch error: {item['link']}: HTTP 500 Internal Server Error; "
                              "the article indexed before is kept"]
     assert indexed(settings.index_dir)[item["link"]].body == full
+
+
+def test_feed_files_in_the_feeds_file(srv: FeedServer, live: LiveSettings, settings: IndexSettings,
+                                      tmp_path: Path) -> None:
+    local = tmp_path / "saved.xml"
+    local.write_text(rss("Saved", [serve_story(srv, 1)]))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("saved.xml\n")  # relative to the feeds file
+    first, second = run(feeds, settings, live, rounds=2)
+    assert (first.feeds_fetched, first.articles_new) == (1, 1)
+    assert (second.feeds_fetched, second.feeds_not_modified) == (0, 1)
+    local.write_text(rss("Saved", [serve_story(srv, 1), serve_story(srv, 2)]))
+    (third,) = run(feeds, settings, live)
+    assert (third.feeds_fetched, third.articles_new) == (1, 1)
