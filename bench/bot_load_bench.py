@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -161,10 +162,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                     p = Pending(pushed_at=time.perf_counter())
                     pending[chat] = p
                     server.message(q, user_id=chat)
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(p.done.wait(), args.timeout)
-                    except TimeoutError:
-                        pass
                     if p.first_reply_at is None:
                         results.lost += 1
                     else:
@@ -210,12 +209,14 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--questions", type=int, default=20, help="questions per user")
     parser.add_argument("--think", type=float, nargs=2, default=(0.5, 2.5), metavar=("MIN", "MAX"),
                         help="seconds a user waits after an answer before the next question")
-    parser.add_argument("--model", default="all-MiniLM-L6-v2", help="embedding model (hashing-test: no torch)")
+    parser.add_argument("--model", default="all-MiniLM-L6-v2",
+                        help="embedding model (hashing-test: no torch)")
     parser.add_argument("--index", default=None, help="index directory (built if missing)")
     parser.add_argument("--workers", type=int, default=2, help="answer threads (TELEGRAM_ANSWER_WORKERS)")
     parser.add_argument("--max-messages-per-second", type=float, default=30.0,

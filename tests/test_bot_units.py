@@ -340,3 +340,32 @@ def test_health_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     os.utime(beat, (old, old))
     ok, msg = check()
     assert not ok and "old" in msg
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_bot_command_stops_on_bad_settings_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("TELEGRAM_"):
+            monkeypatch.delenv(key)
+    runner = CliRunner()
+    result = runner.invoke(app, ["bot", "--index", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == "config error: TELEGRAM_BOT_TOKEN: missing (required)"
+    bad = "12345:" + "x" * 5
+    result = runner.invoke(app, ["bot"], env={"TELEGRAM_BOT_TOKEN": bad})
+    assert result.exit_code == 2 and bad not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    # a good token but no index: the index error, still one line
+    result = runner.invoke(app, ["bot", "--index", str(tmp_path / "none")],
+                           env={"TELEGRAM_BOT_TOKEN": TOKEN, "NEWSBOT_MODEL": "hashing-test"})
+    assert result.exit_code == 2 and result.output.startswith("index not found")
+    assert TOKEN not in result.output
