@@ -80,6 +80,10 @@ class Answerer:
             isettings = load_index_settings()
             embedder = load_embedder(isettings.model, isettings.torch_threads)
         self.embedder = embedder
+        if self.settings.faiss_threads > 0:
+            import faiss
+
+            faiss.omp_set_num_threads(self.settings.faiss_threads)
         self._lock = threading.Lock()
         self._reader: IndexReader = reader if reader is not None else self._open()
         self._idf_cache: dict[str, float] = {}
@@ -169,8 +173,8 @@ class Answerer:
         scored = scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf, recency=recency)
         conf = scoring.confidence(scored)
         answered = bool(scored.order) and conf >= s.confidence_threshold
-        chosen = scoring.select(scored, s.max_sentences, s.relative_keep)
-        alt = scoring.select(scored, s.max_alternatives, 0.0, skip=len(chosen)) if scored.order else []
+        chosen = scoring.select(scored, s.max_sentences, s.max_gap)
+        alt = scoring.select(scored, s.max_alternatives, 1e9, skip=len(chosen)) if scored.order else []
         r.timings["score_ms"] = (time.perf_counter() - t_score) * 1000
 
         def cite(i: int) -> AnswerSentence:
@@ -184,7 +188,7 @@ class Answerer:
                 source=a.source,
                 date=a.date,
                 url=a.url,
-                score=round(float(scored.probs[i]), 4),
+                score=round(float(scored.logits[i]), 4),
                 sentence_id=c.sentence_id,
                 start=sent.start,
                 end=sent.end,

@@ -23,7 +23,7 @@ class AnswerSentence(BaseModel):
     source: str | None = None
     date: datetime | None = None
     url: str | None = None
-    score: float = Field(description="Ranking score of the sentence (higher is better)")
+    score: float = Field(description="Ranking score of the sentence: log-odds, higher is better")
     sentence_id: int
     start: int = Field(description="Character offset of the sentence in the article body")
     end: int

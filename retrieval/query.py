@@ -6,10 +6,12 @@ Everything here is a pure function of strings (and ``now``), so it is tested wit
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 import Stemmer
 
@@ -248,7 +250,30 @@ def stem(word: str) -> str:
 def content_terms(text: str) -> list[str]:
     """Index terms (the BM25 tokenizer's stems, so idf lookups line up) minus question words,
     in order, duplicates removed."""
-    return list(dict.fromkeys(t for t in tokenize(text) if t not in _STOP_STEMS))
+    return list(_content_terms(text))
+
+
+@lru_cache(maxsize=65536)
+def _content_terms(text: str) -> tuple[str, ...]:
+    # Cached: the same candidate sentences and titles come back question after question.
+    return tuple(dict.fromkeys(t for t in tokenize(text) if t not in _STOP_STEMS))
+
+
+def term_set(text: str) -> frozenset[str]:
+    """The content terms of a text as a (cached) set."""
+    return _term_set(text)
+
+
+@lru_cache(maxsize=65536)
+def _term_set(text: str) -> frozenset[str]:
+    return frozenset(_content_terms(text))
+
+
+@lru_cache(maxsize=65536)
+def term_bigrams(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent content-term pairs ("prime minister", "death toll"): phrase matches."""
+    terms = [t for t in tokenize(text) if t not in _STOP_STEMS]
+    return frozenset(itertools.pairwise(terms))
 
 
 def numbers_in(text: str) -> set[str]:
@@ -314,6 +339,8 @@ class QueryInfo:
     kind: AnswerType
     #: Terms of the previous turn added by follow-up resolution: they count, but less.
     context_terms: list[str] = field(default_factory=list)
+    #: The text the terms came from (the question, or a follow-up's own words).
+    focus: str = ""
 
 
 def analyse(question: str, context: str = "") -> QueryInfo:
@@ -328,6 +355,7 @@ def analyse(question: str, context: str = "") -> QueryInfo:
         numbers=numbers_in(question),
         kind=answer_type(question),
         context_terms=ctx,
+        focus=question,
     )
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import numpy as np
 
-from retrieval.query import AnswerType, QueryInfo, content_terms, numbers_in, tokens
+from retrieval.query import AnswerType, QueryInfo, numbers_in, term_bigrams, term_set
 
 #: Feature names, in column order. Keep in sync with ``WEIGHTS``.
 FEATURES: tuple[str, ...] = (
@@ -35,6 +35,8 @@ FEATURES: tuple[str, ...] = (
     "short",  # fewer than 6 words: fragments, datelines
     "preferred",  # from an article the previous turn answered from (follow-ups)
     "missing_rare",  # the rarest question term found nowhere near the sentence (idf share)
+    "bigram",  # share of the question's adjacent term pairs found as a phrase in the sentence
+    "title",  # idf-weighted share of question terms in the article's title
 )
 
 #: Logistic weights (intercept last). Fitted by bench/retrieval_bench.py --fit on half of
@@ -53,12 +55,14 @@ WEIGHTS: tuple[float, ...] = (
     -0.8,
     -1.0,
     0.8,
-    -1.0,
+    -1.0, 0.0, 0.0,
     -6.0,
 )
 
-#: Confidence calibration: sigmoid(a * best_logit + b * margin + c * missing_rare + d).
-CALIBRATION: tuple[float, float, float, float] = (1.0, 0.3, -1.0, 0.0)
+#: Confidence calibration, a logistic model over the best sentence: its logit, its margin over
+#: the best sentence of another article, and the features in ``CONF_FEATURES``; intercept last.
+CONF_FEATURES: tuple[str, ...] = ("missing_rare", "lex_ctx", "names", "type_missing")
+CALIBRATION: tuple[float, ...] = (1.0, 0.3, -1.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -209,9 +213,10 @@ def features(
     q_lower = q.text.lower()
     names = list(q.names) + sorted(q.numbers)
     idf_max = max((idf.get(t, 1.0) for t in q.terms), default=1.0) or 1.0
+    q_bigrams = term_bigrams(q.focus)
     for i, c in enumerate(cands):
-        s_terms = set(content_terms(c.text))
-        ctx_terms = s_terms | set(content_terms(c.prev_text)) | set(content_terms(c.title))
+        s_terms = term_set(c.text)
+        ctx_terms = s_terms | term_set(c.prev_text) | term_set(c.title)
         out[i, 2] = _weighted_share(q.terms, s_terms, idf)
         if q.context_terms:
             # Borrowed follow-up words count at half weight: they locate the topic.
@@ -221,11 +226,9 @@ def features(
         else:
             out[i, 3] = _weighted_share(q.terms, ctx_terms, idf)
         if names:
-            blob = (c.title + " " + c.prev_text + " " + c.text).lower()
             ctx_nums = numbers_in(c.title + " " + c.prev_text + " " + c.text)
             hits = sum(1 for t in q.names if t in ctx_terms) + sum(1 for x in q.numbers if x in ctx_nums)
             out[i, 4] = hits / len(names)
-            del blob
         else:
             out[i, 4] = 1.0
         out[i, 5] = 0.0 if c.passage_rank is None else 1.0 / math.sqrt(1.0 + c.passage_rank)
@@ -242,10 +245,13 @@ def features(
         novelty = len(s_terms - q_term_set) / len(s_terms) if s_terms else 0.0
         out[i, 9] = novelty
         out[i, 10] = 1.0 if novelty < 0.25 else 0.0
-        out[i, 11] = 1.0 if len(tokens(c.text)) < 6 else 0.0
+        out[i, 11] = 1.0 if len(c.text.split()) < 6 else 0.0
         out[i, 12] = 1.0 if c.preferred else 0.0
         missing = [idf.get(t, 1.0) for t in q.terms if t not in ctx_terms]
         out[i, 13] = (max(missing) / idf_max) if missing else 0.0
+        if q_bigrams:
+            out[i, 14] = len(q_bigrams & term_bigrams(c.text)) / len(q_bigrams)
+        out[i, 15] = _weighted_share(q.terms, term_set(c.title), idf)
     return out
 
 
@@ -288,7 +294,7 @@ def newer_wins_near_ties(
     """
     out = lg.copy()
     idx = [int(i) for i in np.argsort(-lg, kind="stable")[:top]]
-    terms = {i: set(content_terms(cands[i].text)) for i in idx}
+    terms = {i: term_set(cands[i].text) for i in idx}
     for i in idx:
         for j in idx:
             ci, cj = cands[i], cands[j]
@@ -328,8 +334,9 @@ def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> fl
     """Calibrated probability that the best sentence answers the question.
 
     Uses the best logit, its margin over the best sentence of *another* article (a clear
-    winner is more trustworthy than one of many look-alikes), and whether a rare question
-    term is missing around it (the usual sign of a question the corpus does not cover).
+    winner is more trustworthy than one of many look-alikes), and whether the question's rare
+    terms and names are found around it (when they are not, the corpus probably does not
+    cover the question, however fluent the best sentence looks).
     """
     if not scored.order:
         return 0.0
@@ -345,37 +352,37 @@ def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> fl
         top - 4.0,
     )
     margin = min(top - other, 4.0)
-    missing = float(scored.features[best, FEATURES.index("missing_rare")])
-    a, b, c, d = calibration
-    return float(sigmoid(a * top + b * margin + c * missing + d))
+    x = [top, margin] + [float(scored.features[best, FEATURES.index(f)]) for f in CONF_FEATURES]
+    z = sum(w * v for w, v in zip(calibration[:-1], x, strict=True)) + calibration[-1]
+    return float(sigmoid(z))
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def select(scored: Scored, max_n: int, relative_keep: float, skip: int = 0) -> list[int]:
+def select(scored: Scored, max_n: int, max_gap: float, skip: int = 0) -> list[int]:
     """Up to ``max_n`` non-redundant candidate indexes, best first.
 
     A sentence that repeats one already chosen (same text, e.g. a duplicated article, or
-    mostly the same words) is skipped; sentences after the first must reach
-    ``relative_keep`` of the first one's probability. ``skip`` leaves out that many selected
-    sentences first (for alternatives).
+    mostly the same words) is skipped; sentences after the first must score within
+    ``max_gap`` (in logits) of the first: a much weaker sentence is noise, not an answer.
+    ``skip`` leaves out that many selected sentences first (for alternatives).
     """
     chosen: list[int] = []
-    seen_terms: list[set[str]] = []
+    seen_terms: list[frozenset[str]] = []
     seen_text: set[str] = set()
-    first_p: float | None = None
+    first: float | None = None
     for i in scored.order:
         c = scored.candidates[i]
         norm = " ".join(c.text.lower().split())
-        terms = set(content_terms(c.text))
+        terms = term_set(c.text)
         if norm in seen_text or any(_jaccard(terms, t) > 0.7 for t in seen_terms):
             continue
-        p = float(scored.probs[i])
-        if first_p is None:
-            first_p = p
-        elif relative_keep > 0 and p < relative_keep * first_p:
+        lg = float(scored.logits[i])
+        if first is None:
+            first = lg
+        elif lg < first - max_gap:
             break
         chosen.append(i)
         seen_text.add(norm)
