@@ -111,6 +111,11 @@ def test_unchanged_round_costs_only_conditional_gets(srv: FeedServer, live: Live
     assert srv.not_modified["/a.xml"] == srv.not_modified["/b.xml"] == 1
     assert page_hits(srv) == 6 and read_current(settings.index_dir) == version
 
+    (settings.index_dir / STATE_FILE).unlink()  # a lost state costs fetches, never embeddings
+    (third,) = run(feeds, settings, live)
+    assert (third.feeds_fetched, third.articles_new, third.articles_updated) == (2, 0, 0)
+    assert page_hits(srv) == 12 and read_current(settings.index_dir) == version
+
 
 def test_only_new_and_changed_items_are_fetched_and_indexed(srv: FeedServer, live: LiveSettings,
                                                             settings: IndexSettings, tmp_path: Path) -> None:

@@ -357,6 +357,11 @@ def run_round(feeds: Sequence[str], settings: IndexSettings, embedder: Embedder,
         report.version = getattr(build, "version", None)
         report.published = bool(getattr(build, "published", True))
         report.articles_removed = max(report.articles_removed, int(getattr(build, "removed", 0)))
+        if hasattr(build, "added"):
+            # The index has the last word: an article our state did not know (state file
+            # deleted, index rebuilt) may already be stored unchanged.
+            report.articles_new, report.articles_updated = int(build.added), int(build.replaced)
+            report.articles_duplicate += int(build.duplicates)
         for line in getattr(build, "failures", []):
             report.errors.append(line)
             log.warning("not indexed: %s", line)
