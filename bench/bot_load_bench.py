@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fake_bot_api.server import FakeBotApi  # noqa: E402
+from fake_bot_api.server import TOKEN, FakeBotApi  # noqa: E402
 
 from bot.app import build_application, running  # noqa: E402
 from bot.settings import BotSettings  # noqa: E402
@@ -109,19 +109,10 @@ class Results:
     stray: int = 0
 
 
-async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
-    from index.embedding import load_embedder
-    from retrieval import Answerer
-
-    index_dir = ensure_index(Path(args.index), args.model)
-    embedder = load_embedder(args.model)
-    answerer = Answerer(index_dir, embedder=embedder)
-    n_questions = args.users * args.questions
-    questions = questions_from(answerer, n_questions, args.seed)
-    # warm up the model and caches (the first encode of a process is slow)
-    for q in questions[:5]:
-        answerer.ask(q)
-
+async def simulate_users(
+    server: FakeBotApi, questions: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The users' side: send questions, wait for the replies, measure. Runs with the server."""
     pending: dict[int, Pending] = {}
     results = Results()
 
@@ -140,52 +131,35 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if msg.get("reply_markup") or msg["text"].startswith("I don't know"):
             p.done.set()
 
-    async with FakeBotApi() as server:
-        server.on_send = on_send
-        settings = BotSettings(
-            _env_file=None,  # type: ignore[call-arg]
-            bot_token=server.token,
-            api_base_url=server.base_url,
-            rate_limit_per_user=0,  # simulated users ask faster than a person would
-            max_messages_per_second=args.max_messages_per_second,
-            answer_workers=args.workers,
-        )
-        app = build_application(settings, answerer)
-        async with running(app, poll_timeout=10):
-            rng = random.Random(args.seed)
+    server.on_send = on_send
+    rng = random.Random(args.seed)
 
-            async def user(uid: int) -> None:
-                chat = 10_000 + uid
-                mine = questions[uid * args.questions : (uid + 1) * args.questions]
-                await asyncio.sleep(rng.uniform(0, args.think[1]))  # users do not start in lockstep
-                for q in mine:
-                    p = Pending(pushed_at=time.perf_counter())
-                    pending[chat] = p
-                    server.message(q, user_id=chat)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(p.done.wait(), args.timeout)
-                    if p.first_reply_at is None:
-                        results.lost += 1
-                    else:
-                        results.latencies.append(p.first_reply_at - p.pushed_at)
-                        if p.texts[0].startswith("I don't know"):
-                            results.unanswered += 1
-                    await asyncio.sleep(rng.uniform(*args.think))
-                # late duplicates of the last answer would land here
-                await asyncio.sleep(0.5)
-                pending.pop(chat, None)
+    async def user(uid: int) -> None:
+        chat = 10_000 + uid
+        mine = questions[uid * args.questions : (uid + 1) * args.questions]
+        await asyncio.sleep(rng.uniform(0, args.think[1]))  # users do not start in lockstep
+        for q in mine:
+            p = Pending(pushed_at=time.perf_counter())
+            pending[chat] = p
+            server.message(q, user_id=chat)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(p.done.wait(), args.timeout)
+            if p.first_reply_at is None:
+                results.lost += 1
+            else:
+                results.latencies.append(p.first_reply_at - p.pushed_at)
+                if p.texts[0].startswith("I don't know"):
+                    results.unanswered += 1
+            await asyncio.sleep(rng.uniform(*args.think))
+        await asyncio.sleep(1.0)  # late duplicates of the last answer would land here
+        pending.pop(chat, None)
 
-            t0 = time.perf_counter()
-            await asyncio.gather(*(user(u) for u in range(args.users)))
-            wall = time.perf_counter() - t0
-            svc = app.bot_data["newsbot"]
-            snap = svc.stats.snapshot()
-
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(u) for u in range(args.users)))
+    wall = time.perf_counter() - t0 - 1.0
     lat = sorted(results.latencies)
     return {
-        "users": args.users,
-        "questions_per_user": args.questions,
-        "questions": n_questions,
+        "questions": len(questions),
         "replies": len(lat),
         "lost": results.lost,
         "duplicates": results.duplicates,
@@ -198,13 +172,78 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": round(percentile(lat, 99) * 1000, 1),
         "max_ms": round(max(lat) * 1000, 1) if lat else 0.0,
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else 0.0,
+    }
+
+
+async def users_process(args: argparse.Namespace) -> None:
+    """``--role users``: the Bot API server and the users, in their own process (like Telegram)."""
+    questions = json.loads(Path(args.questions_file).read_text())
+    async with FakeBotApi() as server:
+        print(f"PORT {server.port}", flush=True)
+        # wait for the bot to start polling before the users begin
+        await server.wait_for(lambda: server.calls_of("getUpdates"), timeout=120)
+        result = await simulate_users(server, questions, args)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from index.embedding import load_embedder
+    from retrieval import Answerer
+
+    index_dir = ensure_index(Path(args.index), args.model)
+    answerer = Answerer(index_dir, embedder=load_embedder(args.model))
+    questions = questions_from(answerer, args.users * args.questions, args.seed)
+    for q in questions[:5]:  # warm up (the first encode of a process is slow)
+        answerer.ask(q)
+
+    def settings_for(base_url: str, token: str) -> BotSettings:
+        return BotSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            bot_token=token,
+            api_base_url=base_url,
+            rate_limit_per_user=0,  # simulated users ask faster than a person would
+            max_messages_per_second=args.max_messages_per_second,
+            answer_workers=args.workers,
+        )
+
+    if args.inproc:
+        async with FakeBotApi() as server:
+            app = build_application(settings_for(server.base_url, server.token), answerer)
+            async with running(app, poll_timeout=10):
+                result = await simulate_users(server, questions, args)
+    else:
+        OUT.mkdir(parents=True, exist_ok=True)
+        qfile = OUT / "bot_bench_questions.json"
+        qfile.write_text(json.dumps(questions))
+        cmd = [sys.executable, __file__, "--role", "users", "--questions-file", str(qfile),
+               "--users", str(args.users), "--questions", str(args.questions),
+               "--think", *map(str, args.think),
+               "--timeout", str(args.timeout), "--seed", str(args.seed)]
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        line = (await proc.stdout.readline()).decode()
+        if not line.startswith("PORT "):
+            raise SystemExit(f"the users process did not start: {line!r}")
+        port = int(line.split()[1])
+        app = build_application(settings_for(f"http://127.0.0.1:{port}/bot", TOKEN), answerer)
+        async with running(app, poll_timeout=10):
+            out = (await proc.stdout.read()).decode()
+            await proc.wait()
+        result = json.loads(next(ln[7:] for ln in out.splitlines() if ln.startswith("RESULT ")))
+    snap = app.bot_data["newsbot"].stats.snapshot()
+    return {
+        "users": args.users,
+        "questions_per_user": args.questions,
+        **result,
         "bot_answer_p50_ms": round(snap.p50_ms, 1),
         "bot_answer_p95_ms": round(snap.p95_ms, 1),
         "think_seconds": list(args.think),
         "model": args.model,
         "corpus": ", ".join(p.name for p in corpus_files()),
         "articles": answerer.reader.about().articles,
+        "server": "in-process" if args.inproc else "separate process",
         "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 
@@ -224,7 +263,14 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a reply counts as lost")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--inproc", action="store_true",
+                        help="run the Bot API server and users in the bot's process (default: their own)")
+    parser.add_argument("--role", choices=["bot", "users"], default="bot", help=argparse.SUPPRESS)
+    parser.add_argument("--questions-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.role == "users":
+        asyncio.run(users_process(args))
+        return
     if args.index is None:
         suffix = "" if args.model == "all-MiniLM-L6-v2" else f"-{args.model}"
         args.index = str(OUT / f"bot-bench-index{suffix}")
