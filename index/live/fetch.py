@@ -42,7 +42,7 @@ ALLOW_HINT = "set NEWSBOT_ALLOW_PRIVATE_URLS=1 to allow"
 def resolve_host(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (IP literals, including odd forms like ``127.1``)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the system's preference order
 
 
 def forbidden_address(address: str) -> str | None:
@@ -271,7 +271,14 @@ class _GuardedBackend(SyncBackend):
                 raise httpcore.ConnectError(f"refused: host {host!r} is a {why} ({ALLOW_HINT})")
         if not addresses:
             raise httpcore.ConnectError(f"cannot resolve {host!r}")
-        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        last: Exception | None = None
+        for address in addresses:  # e.g. an IPv6 address first on a host without IPv6 routing
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
 
 
 def _guarded_transport(resolve: Resolver) -> httpx.HTTPTransport:
