@@ -92,6 +92,26 @@ def questions_from(answerer: Any, n: int, seed: int) -> list[str]:
     return out
 
 
+class StubAnswerer:
+    """Replays precomputed answers instantly: measures the bot's own overhead (``--stub``)."""
+
+    def __init__(self, real: Any, sample: list[str]) -> None:
+        self.reader = real.reader
+        self.index_dir = real.index_dir
+        self._answers = [real.ask(q) for q in sample]
+        self._i = 0
+
+    def ask(self, question: str, history: Any = None, filters: Any = None) -> Any:
+        self._i += 1
+        return self._answers[self._i % len(self._answers)]
+
+    def context(self, sentence_id: int, window: int = 2) -> Any:
+        raise NotImplementedError
+
+    def reload_if_newer(self) -> bool:
+        return False
+
+
 @dataclass
 class Pending:
     pushed_at: float
@@ -191,10 +211,12 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval import Answerer
 
     index_dir = ensure_index(Path(args.index), args.model)
-    answerer = Answerer(index_dir, embedder=load_embedder(args.model))
+    answerer: Any = Answerer(index_dir, embedder=load_embedder(args.model))
     questions = questions_from(answerer, args.users * args.questions, args.seed)
     for q in questions[:5]:  # warm up (the first encode of a process is slow)
         answerer.ask(q)
+    if args.stub:
+        answerer = StubAnswerer(answerer, questions[:50])
 
     def settings_for(base_url: str, token: str) -> BotSettings:
         return BotSettings(
@@ -242,6 +264,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "corpus": ", ".join(p.name for p in corpus_files()),
         "articles": answerer.reader.about().articles,
         "server": "in-process" if args.inproc else "separate process",
+        "answerer": "stub (precomputed answers)" if args.stub else "real",
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
@@ -265,6 +288,8 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--inproc", action="store_true",
                         help="run the Bot API server and users in the bot's process (default: their own)")
+    parser.add_argument("--stub", action="store_true",
+                        help="replay precomputed answers: the bot's own overhead, without search")
     parser.add_argument("--role", choices=["bot", "users"], default="bot", help=argparse.SUPPRESS)
     parser.add_argument("--questions-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
