@@ -532,12 +532,16 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update) or isinstance(error, TimedOut):
         # A timeout on a send may still have delivered it; an apology could confuse more.
         return
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer(APOLOGY_TEXT, show_alert=True)
+            return
+        except TelegramError:  # already answered (the failure came after): say it in the chat
+            pass
+    chat = update.effective_chat
+    if chat is None:
+        return
     try:
-        if update.callback_query is not None:
-            await update.callback_query.answer(APOLOGY_TEXT)
-        elif update.effective_message is not None:
-            await update.effective_message.get_bot().send_message(
-                update.effective_message.chat_id, APOLOGY_TEXT
-            )
+        await context.bot.send_message(chat.id, APOLOGY_TEXT)
     except TelegramError as exc:
         log.warning("update %s: could not send the apology: %s", update_id, exc)

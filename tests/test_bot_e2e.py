@@ -248,6 +248,8 @@ class SpyAnswerer:
         return self.inner.ask(question, history, filters)
 
     def context(self, sentence_id: int, window: int = 2) -> Any:
+        if self.fail_on == "context":
+            raise RuntimeError("no passage")
         return self.inner.context(sentence_id, window)
 
     def reload_if_newer(self) -> bool:
@@ -400,6 +402,17 @@ async def test_error_handler_apologises_and_keeps_running(
     assert "<token>" in caplog.text  # the exception text named it and was redacted
     assert not [r for r in caplog.records if r.name == "httpx" and r.levelno < logging.WARNING]
     assert TOKEN.split(":")[1] not in caplog.text
+
+
+async def test_error_after_a_button_press_apologises_in_the_chat(answerer: Answerer) -> None:
+    spy = SpyAnswerer(answerer, fail_on="context")
+    async with bot_running(spy) as (server, _):
+        server.message("who won the cup final?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        answer_msg = server.messages[(USER, reply["message_id"])]
+        server.callback(answer_msg, button(reply, "Source [1]"), user_id=USER)
+        msgs = await server.wait_sent(USER, 2)
+        assert msgs[1]["text"] == APOLOGY_TEXT
 
 
 async def test_slow_question_does_not_stall_other_chats(answerer: Answerer) -> None:
