@@ -441,8 +441,8 @@ class FakeBotApi:
     async def _api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         query_id = p.get("callback_query_id")
         if any(a.get("callback_query_id") == query_id for a in self.callback_answers):
-            raise BotApiError(400, "Bad Request: query is too old and response timeout expired or query ID is "
-                                   "invalid")
+            raise BotApiError(400, "Bad Request: query is too old and response timeout expired "
+                                   "or query ID is invalid")
         self.callback_answers.append(p)
         return True
 
