@@ -83,13 +83,21 @@ class SentenceTransformerEmbedder:
             self._model: Any = SentenceTransformer(path, device="cpu")
         except Exception as exc:  # the library raises OSError, ValueError, HF errors...
             raise ConfigError(f"NEWSBOT_MODEL: cannot load model {name!r}: {exc}") from None
-        dim = self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        dim: int | None = get_dim()
+        if dim is None:
+            raise ConfigError(f"NEWSBOT_MODEL: model {name!r} does not report an embedding dimension")
         import sentence_transformers
 
         self._info = ModelInfo(
-            name=name, dimension=int(dim), version=f"sentence-transformers {sentence_transformers.__version__}"
+            name=name,
+            dimension=int(dim),
+            version=f"sentence-transformers {sentence_transformers.__version__}",
         )
-        self._max_tokens = int(self._model.max_seq_length)
+        max_len: int | None = self._model.max_seq_length
+        self._max_tokens = int(max_len) if max_len else 512
 
     @property
     def info(self) -> ModelInfo:
