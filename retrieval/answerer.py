@@ -288,14 +288,23 @@ class Answerer:
         b_rank = ranks([i for i, _ in r.bm25_sentences[:n_sent]])
         hit_ids = list(dict.fromkeys(list(d_rank) + list(b_rank)))
         hits = reader.get_sentences(hit_ids) if hit_ids else []
-        # positions wanted per article, and the best passage rank of each position
+        # positions wanted per article, the best passage rank of each position, and the best
+        # dense cosine of a passage holding it (title + chunk: the headline's context)
+        chunk_cos = dict(r.dense_chunks)
+        cos_floor = min(chunk_cos.values(), default=0.0)
         wanted: dict[str, dict[int, int | None]] = {}
+        passage_cos: dict[tuple[str, int], float] = {}
         for ch in chunks:
             per = wanted.setdefault(ch.article_id, {})
             rank = chunk_rank.get(ch.id)
+            cos = chunk_cos.get(ch.id, cos_floor)
             for pos in range(ch.first_sentence, ch.last_sentence + 1):
                 old = per.get(pos)
                 per[pos] = rank if old is None else (min(old, rank) if rank is not None else old)
+                key = (ch.article_id, pos)
+                passage_cos[key] = max(passage_cos.get(key, cos_floor), cos)
+        bm25_scores = dict(r.bm25_sentences)
+        bm25_max = max(bm25_scores.values(), default=0.0) or 1.0
         for h in hits:
             wanted.setdefault(h.article_id, {}).setdefault(h.position, None)
         fetched: dict[tuple[str, int], Sentence] = {}
@@ -332,6 +341,8 @@ class Answerer:
                         bm25_rank=b_rank.get(sent.id),
                         date=art.date,
                         preferred=aid in preferred,
+                        passage_cos=passage_cos.get((aid, pos), cos_floor),
+                        bm25=bm25_scores.get(sent.id, 0.0) / bm25_max,
                     )
                 )
                 prev_ids.append(prev.id if prev else None)

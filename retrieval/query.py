@@ -307,7 +307,12 @@ _DATE_Q = re.compile(
     r"which (year|date|day|month|century|decade)|since when|in what year|by when|how soon)\b",
     re.I,
 )
-_PERSON_Q = re.compile(r"\b(who|whom|whose|which (person|man|woman|player|minister|official|leader))\b", re.I)
+_PERSON_Q = re.compile(
+    r"\b(who|whom|whose|which (person|man|woman|player|minister|official|leader|company|firm|team|club|"
+    r"party|band|group|film|book|newspaper|organisation|organization)|what (is|was|were|are) the names? of|"
+    r"what (company|firm|team|club|party|band|group|organisation|organization)|named what|called what)\b",
+    re.I,
+)
 _PLACE_Q = re.compile(
     r"\b(where|what (country|city|town|place|state|region|nation|continent|area|location)|"
     r"which (country|city|town|place|state|region|nation|continent|area))\b",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,32 +37,73 @@ FEATURES: tuple[str, ...] = (
     "missing_rare",  # the rarest question term found nowhere near the sentence (idf share)
     "bigram",  # share of the question's adjacent term pairs found as a phrase in the sentence
     "title",  # idf-weighted share of question terms in the article's title
+    "passage_cos",  # dense cosine of the best passage (title + chunk) holding the sentence
+    "bm25",  # the sentence's BM25 score relative to the best sentence's
+    "dense_x_lex",  # dense cosine x contextual term overlap: both views agree
 )
 
-#: Logistic weights (intercept last). Fitted by bench/retrieval_bench.py --fit on half of
-#: SQuAD v1.1 dev; see that script for the held-out numbers.
+#: Weights of the linear score (intercept last), fitted by a softmax over each question's
+#: candidates (bench/retrieval_bench.py, on the even-numbered Wikipedia articles of SQuAD v1.1
+#: dev; the odd-numbered half is held out). ``preferred`` never fires on SQuAD (no follow-ups):
+#: its weight is set by hand. The scale is arbitrary; ``CALIBRATION`` maps it to a probability.
 WEIGHTS: tuple[float, ...] = (
-    2.0,
-    1.0,
-    2.5,
-    1.0,
-    1.0,
-    1.5,
-    1.0,
-    0.8,
-    -0.8,
-    0.5,
-    -0.8,
-    -1.0,
-    0.8,
-    -1.0, 0.0, 0.0,
-    -6.0,
+    1.94,  # dense
+    1.51,  # dense_ctx
+    0.94,  # lex
+    2.91,  # lex_ctx
+    -0.01,  # names
+    1.42,  # passage
+    0.15,  # sent_rrf
+    0.79,  # type_ok
+    -0.79,  # type_missing
+    1.37,  # novelty
+    -0.41,  # restate
+    -0.3,  # short
+    0.8,  # preferred
+    0.04,  # missing_rare
+    0.62,  # bigram
+    -0.24,  # title
+    1.55,  # passage_cos
+    0.62,  # bm25
+    1.02,  # dense_x_lex
+    0.0,  # intercept
 )
 
-#: Confidence calibration, a logistic model over the best sentence: its logit, its margin over
-#: the best sentence of another article, and the features in ``CONF_FEATURES``; intercept last.
-CONF_FEATURES: tuple[str, ...] = ("missing_rare", "lex_ctx", "names", "type_missing")
-CALIBRATION: tuple[float, ...] = (1.0, 0.3, -1.0, 0.0, 0.0, 0.0, 0.0)
+#: Confidence calibration: a logistic model of "the best sentence answers", over its logit, its
+#: margin over the best sentence of another article, and its ``CONF_FEATURES``; intercept last.
+#: Fitted on the fit halves of SQuAD v1.1 dev (wrong best sentences as negatives) and v2.0 dev
+#: (unanswerable questions as negatives); bench/retrieval_bench.py reports the held-out halves.
+CONF_FEATURES: tuple[str, ...] = (
+    "missing_rare",
+    "lex_ctx",
+    "names",
+    "type_missing",
+    "lex",
+    "dense",
+    "bigram",
+    "bm25",
+    "passage_cos",
+    "type_ok",
+    "novelty",
+    "dense_ctx",
+)
+CALIBRATION: tuple[float, ...] = (
+    -0.415,  # top_logit
+    0.277,  # margin
+    -0.409,  # missing_rare
+    1.86,  # lex_ctx
+    0.53,  # names
+    -0.636,  # type_missing
+    0.954,  # lex
+    2.711,  # dense
+    0.319,  # bigram
+    1.105,  # bm25
+    1.131,  # passage_cos
+    0.473,  # type_ok
+    0.546,  # novelty
+    1.849,  # dense_ctx
+    -3.623,  # intercept
+)
 
 
 @dataclass
@@ -81,6 +122,10 @@ class Candidate:
     bm25_rank: int | None = None
     date: datetime | None = None
     preferred: bool = False
+    #: Best dense cosine of a passage (title + chunk) holding the sentence.
+    passage_cos: float = 0.0
+    #: The sentence's BM25 score over the best sentence's (0 when not a BM25 hit).
+    bm25: float = 0.0
 
 
 @dataclass
@@ -173,7 +218,7 @@ def _has_type(kind: AnswerType, text: str, question_numbers: set[str], question_
     return False
 
 
-def _weighted_share(terms: Sequence[str], present: set[str], idf: Mapping[str, float]) -> float:
+def _weighted_share(terms: Sequence[str], present: Set[str], idf: Mapping[str, float]) -> float:
     if not terms:
         return 0.0
     total = sum(idf.get(t, 1.0) for t in terms)
@@ -211,47 +256,73 @@ def features(
     q_terms = q.terms + [t for t in q.context_terms if t not in q.terms]
     q_term_set = set(q_terms)
     q_lower = q.text.lower()
-    names = list(q.names) + sorted(q.numbers)
-    idf_max = max((idf.get(t, 1.0) for t in q.terms), default=1.0) or 1.0
+    n_names = len(q.names) + len(q.numbers)
+    own_w = [(t, idf.get(t, 1.0)) for t in q.terms]
+    own_total = sum(w for _, w in own_w) or 1.0
+    ctx_w = [(t, idf.get(t, 1.0)) for t in q.context_terms]
+    ctx_total = sum(w for _, w in ctx_w) or 1.0
+    idf_max = max((w for _, w in own_w), default=1.0) or 1.0
     q_bigrams = term_bigrams(q.focus)
-    for i, c in enumerate(cands):
+    rows: list[list[float]] = []
+    for c in cands:
         s_terms = term_set(c.text)
-        ctx_terms = s_terms | term_set(c.prev_text) | term_set(c.title)
-        out[i, 2] = _weighted_share(q.terms, s_terms, idf)
-        if q.context_terms:
+        title_terms = term_set(c.title)
+        ctx_terms = s_terms | term_set(c.prev_text) | title_terms
+        lex = sum(w for t, w in own_w if t in s_terms) / own_total
+        own_ctx = sum(w for t, w in own_w if t in ctx_terms) / own_total
+        if ctx_w:
             # Borrowed follow-up words count at half weight: they locate the topic.
-            own = _weighted_share(q.terms, ctx_terms, idf)
-            borrowed = _weighted_share(q.context_terms, ctx_terms, idf)
-            out[i, 3] = (2 * own + borrowed) / 3 if q.terms else borrowed
+            borrowed = sum(w for t, w in ctx_w if t in ctx_terms) / ctx_total
+            lex_ctx = (2 * own_ctx + borrowed) / 3 if own_w else borrowed
         else:
-            out[i, 3] = _weighted_share(q.terms, ctx_terms, idf)
-        if names:
-            ctx_nums = numbers_in(c.title + " " + c.prev_text + " " + c.text)
-            hits = sum(1 for t in q.names if t in ctx_terms) + sum(1 for x in q.numbers if x in ctx_nums)
-            out[i, 4] = hits / len(names)
+            lex_ctx = own_ctx
+        if n_names:
+            hits = sum(1 for t in q.names if t in ctx_terms)
+            if q.numbers:
+                nums = numbers_in(c.title + " " + c.prev_text + " " + c.text)
+                hits += sum(1 for x in q.numbers if x in nums)
+            names = hits / n_names
         else:
-            out[i, 4] = 1.0
-        out[i, 5] = 0.0 if c.passage_rank is None else 1.0 / math.sqrt(1.0 + c.passage_rank)
+            names = 1.0
+        passage = 0.0 if c.passage_rank is None else 1.0 / math.sqrt(1.0 + c.passage_rank)
         rr = 0.0
         if c.dense_rank is not None:
             rr += 60.0 / (61.0 + c.dense_rank)
         if c.bm25_rank is not None:
             rr += 60.0 / (61.0 + c.bm25_rank)
-        out[i, 6] = rr
+        type_ok = type_missing = 0.0
         if q.kind != AnswerType.OTHER:
             ok = _has_type(q.kind, c.text, q.numbers, q_lower)
-            out[i, 7] = 1.0 if ok else 0.0
-            out[i, 8] = 0.0 if ok else 1.0
+            type_ok, type_missing = (1.0, 0.0) if ok else (0.0, 1.0)
         novelty = len(s_terms - q_term_set) / len(s_terms) if s_terms else 0.0
-        out[i, 9] = novelty
-        out[i, 10] = 1.0 if novelty < 0.25 else 0.0
-        out[i, 11] = 1.0 if len(c.text.split()) < 6 else 0.0
-        out[i, 12] = 1.0 if c.preferred else 0.0
-        missing = [idf.get(t, 1.0) for t in q.terms if t not in ctx_terms]
-        out[i, 13] = (max(missing) / idf_max) if missing else 0.0
-        if q_bigrams:
-            out[i, 14] = len(q_bigrams & term_bigrams(c.text)) / len(q_bigrams)
-        out[i, 15] = _weighted_share(q.terms, term_set(c.title), idf)
+        missing = max((w for t, w in own_w if t not in ctx_terms), default=0.0) / idf_max
+        bigram = len(q_bigrams & term_bigrams(c.text)) / len(q_bigrams) if q_bigrams else 0.0
+        title = sum(w for t, w in own_w if t in title_terms) / own_total
+        rows.append(
+            [
+                0.0,
+                0.0,
+                lex,
+                lex_ctx,
+                names,
+                passage,
+                rr,
+                type_ok,
+                type_missing,
+                novelty,
+                1.0 if novelty < 0.25 else 0.0,
+                1.0 if len(c.text.split()) < 6 else 0.0,
+                1.0 if c.preferred else 0.0,
+                missing,
+                bigram,
+                title,
+                c.passage_cos,
+                c.bm25,
+                0.0,
+            ]
+        )
+    out[:, 2:] = np.asarray(rows, dtype=np.float32)[:, 2:]
+    out[:, 18] = out[:, 0] * out[:, 3]
     return out
 
 

@@ -13,8 +13,8 @@ class RetrievalSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSBOT_", env_file=".env", extra="ignore")
 
-    #: Below this calibrated confidence the answer is "I don't know" (chosen on the benchmark:
-    #: see bench/retrieval_bench.py and the README's numbers).
+    #: Below this calibrated confidence the answer is "I don't know". Chosen on the fit half of
+    #: SQuAD v2.0 dev (false abstention under 8% there); bench/retrieval_bench.py reports both.
     confidence_threshold: float = 0.30
     #: Passages (chunks) kept after fusing dense and BM25 chunk search.
     top_k_passages: int = 8
