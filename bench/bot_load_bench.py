@@ -211,7 +211,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval import Answerer
 
     index_dir = ensure_index(Path(args.index), args.model)
-    answerer: Any = Answerer(index_dir, embedder=load_embedder(args.model))
+    # as `newsbot bot` does: one torch thread per encode, questions in parallel threads
+    answerer: Any = Answerer(index_dir, embedder=load_embedder(args.model, args.torch_threads))
     questions = questions_from(answerer, args.users * args.questions, args.seed)
     for q in questions[:5]:  # warm up (the first encode of a process is slow)
         answerer.ask(q)
@@ -288,6 +289,8 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--inproc", action="store_true",
                         help="run the Bot API server and users in the bot's process (default: their own)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads (as newsbot bot: 1 unless NEWSBOT_TORCH_THREADS)")
     parser.add_argument("--stub", action="store_true",
                         help="replay precomputed answers: the bot's own overhead, without search")
     parser.add_argument("--role", choices=["bot", "users"], default="bot", help=argparse.SUPPRESS)

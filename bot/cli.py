@@ -43,12 +43,18 @@ def bot_command(
 
     settings = load_bot_settings()
     from bot.app import configure_logging, run
+    from index.embedding import load_embedder
     from index.settings import load_index_settings
     from retrieval.answerer import Answerer
 
     configure_logging(settings)
-    index_dir = index if index is not None else Path(load_index_settings().index_dir)
-    answerer = Answerer(index_dir)
+    isettings = load_index_settings()
+    index_dir = index if index is not None else Path(isettings.index_dir)
+    # Questions are short and answered in parallel threads (TELEGRAM_ANSWER_WORKERS): one
+    # torch thread per encode. Two intra-op threads per question on a busy 2-core machine
+    # made encoding 5-50x slower in the load bench. NEWSBOT_TORCH_THREADS > 0 overrides.
+    embedder = load_embedder(isettings.model, isettings.torch_threads or 1)
+    answerer = Answerer(index_dir, embedder=embedder)
     run(settings, answerer)
 
 
