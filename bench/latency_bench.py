@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from index.embedding import load_embedder  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
 from index.settings import DEFAULT_MODEL, IndexSettings  # noqa: E402
-from index.store import build_faiss, faiss_ids, read_current, resolve_index_type  # noqa: E402
+from index.store import build_faiss, faiss_ids, resolve_index_type  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import evaluate, load_qa  # noqa: E402
 
@@ -41,14 +41,14 @@ STAGES = ("encode_ms", "faiss_ms", "bm25_ms", "fetch_ms", "score_ms", "total_ms"
 
 def ensure_bbc_index(cache: Path, embedder: Any) -> Path:
     index_dir = cache / "index"
-    if read_current(index_dir) is None:
-        sources = [SHARED / "datasets" / "bbc_news" / "bbc_news.jsonl", SHARED / "seeds"]
-        t = time.time()
-        print(f"indexing {', '.join(map(str, sources))} into {index_dir} ...", flush=True)
-        report = build_index(
-            sources, IndexSettings(index_dir=index_dir, model=DEFAULT_MODEL), embedder, progress=False
-        )
-        print(f"  {report.summary_line()} ({time.time() - t:.0f} s)", flush=True)
+    # Always (re)build: the pipeline re-embeds nothing that is unchanged, so a rerun is cheap.
+    sources = [SHARED / "datasets" / "bbc_news" / "bbc_news.jsonl", SHARED / "seeds"]
+    t = time.time()
+    print(f"indexing {', '.join(map(str, sources))} into {index_dir} ...", flush=True)
+    report = build_index(
+        sources, IndexSettings(index_dir=index_dir, model=DEFAULT_MODEL), embedder, progress=False
+    )
+    print(f"  {report.summary_line()} ({time.time() - t:.0f} s)", flush=True)
     return index_dir
 
 
