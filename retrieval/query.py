@@ -437,6 +437,10 @@ def resolve_followup(question: str, history: list[Turn] | None) -> Resolution:
         if stem(low.removesuffix("'s")) in own:
             continue
         borrowed_words.append(tok)
+    if previous.sentences and _DEMONSTRATIVE.search(question):
+        # "who said that?": "that" is the previous answer; its names locate the quote.
+        names = _CAP_WORD.findall(previous.sentences[0])[1:9]
+        borrowed_words += [w for w in names if w.lower() not in STOPWORDS]
     borrowed = " ".join(dict.fromkeys(borrowed_words))
     cleaned = _FOLLOWUP_START.sub("", question).strip(" ,") or question
     if answer_type(cleaned) == AnswerType.OTHER and not _WH_START.match(cleaned):
@@ -454,6 +458,7 @@ def resolve_followup(question: str, history: list[Turn] | None) -> Resolution:
     )
 
 
+_DEMONSTRATIVE = re.compile(r"\b(that|this|it)\b", re.I)
 _WH_START = re.compile(
     r"^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|did|do|does)\b", re.I
 )

@@ -132,3 +132,12 @@ def test_rrf_rewards_agreement() -> None:
     assert set(order) == {1, 2, 3, 4}
     scores = rrf([dense, bm25])
     assert scores[1] > scores[2] and scores[3] > scores[4]
+
+
+def test_who_said_that_borrows_names_from_previous_answer() -> None:
+    prev = Turn(
+        question="What did the mayor say about the budget?",
+        sentences=["Mayor Helena Strand said the extra money would pay for two new schools."],
+    )
+    res = resolve_followup("Who said that?", [prev])
+    assert res.is_followup and "Strand" in res.resolved
