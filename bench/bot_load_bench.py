@@ -16,7 +16,7 @@ Corpus: the BBC news set in ``../shared`` when present (indexed once into
 
 Usage::
 
-    .venv/bin/python bench/bot_load_bench.py [--users 50] [--questions 20] [--think 0.5 2.5]
+    .venv/bin/python bench/bot_load_bench.py [--users 50] [--questions 20] [--think 1 5]
         [--model all-MiniLM-L6-v2 | hashing-test] [--index DIR] [--json bench/out/bot_load.json]
 """
 
@@ -229,6 +229,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             answer_workers=args.workers,
         )
 
+    cpu0 = time.process_time()
     if args.inproc:
         async with FakeBotApi() as server:
             app = build_application(settings_for(server.base_url, server.token), answerer)
@@ -254,12 +255,15 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             await proc.wait()
         result = json.loads(next(ln[7:] for ln in out.splitlines() if ln.startswith("RESULT ")))
     snap = app.bot_data["newsbot"].stats.snapshot()
+    cpu = time.process_time() - cpu0
     return {
         "users": args.users,
         "questions_per_user": args.questions,
         **result,
         "bot_answer_p50_ms": round(snap.p50_ms, 1),
         "bot_answer_p95_ms": round(snap.p95_ms, 1),
+        # CPU the bot's process spent per question (answering included; the server's excluded)
+        "bot_cpu_ms_per_question": round(cpu * 1000 / max(1, result["replies"]), 1),
         "think_seconds": list(args.think),
         "model": args.model,
         "corpus": ", ".join(p.name for p in corpus_files()),
@@ -276,7 +280,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--questions", type=int, default=20, help="questions per user")
-    parser.add_argument("--think", type=float, nargs=2, default=(0.5, 2.5), metavar=("MIN", "MAX"),
+    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 5.0), metavar=("MIN", "MAX"),
                         help="seconds a user waits after an answer before the next question")
     parser.add_argument("--model", default="all-MiniLM-L6-v2",
                         help="embedding model (hashing-test: no torch)")
