@@ -98,9 +98,10 @@ def test_env_example_lists_every_setting() -> None:
 
     text = (REPO / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.M))
-    missing = []
+    known: set[str] = set()
     for cls in (BotSettings, IndexSettings, RetrievalSettings, LiveSettings):
         prefix = cls.model_config.get("env_prefix", "")
-        missing += [prefix + name.upper() for name in cls.model_fields if prefix + name.upper() not in listed]
-    assert not missing, f".env.example lacks {missing}"
+        known |= {prefix + name.upper() for name in cls.model_fields}
+    assert not known - listed, f".env.example lacks {sorted(known - listed)}"
+    assert not listed - known, f".env.example lists settings that do not exist: {sorted(listed - known)}"
     assert re.search(r"^TELEGRAM_BOT_TOKEN=$", text, re.M), "the token is required and has no value"
