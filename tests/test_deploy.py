@@ -56,7 +56,8 @@ def test_compose_services() -> None:
     assert bot["healthcheck"]["test"][-2:] == ["-m", "bot.health"]
     assert bot["depends_on"]["indexer"]["condition"] == "service_completed_successfully"
     assert any(v["type"] == "volume" and v["source"] == "index" for v in bot["volumes"])
-    assert indexer["command"][:2] == ["index", "add"]
+    assert indexer["entrypoint"] == ["sh", "-c"]
+    assert indexer["command"][0].startswith("newsbot index add /articles; code=$$?")  # $$: a literal $
     mounts = {v["target"]: v for v in indexer["volumes"]}
     assert mounts["/articles"]["type"] == "bind" and mounts["/articles"].get("read_only")
     assert mounts["/data"]["source"] == "index"
