@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 from telegram import BotCommandScopeChat, BotCommandScopeDefault, Update
-from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -45,6 +45,7 @@ from bot import handlers as h
 from bot.history import ChatHistory
 from bot.ratelimit import SlidingWindowLimiter
 from bot.settings import BotSettings
+from index.errors import ConfigError, NewsbotError
 from retrieval.models import Turn
 
 log = logging.getLogger("newsbot.bot")
@@ -324,10 +325,18 @@ def run(settings: BotSettings, answerer: Any) -> None:
     """Run until interrupted: long polling, or a webhook server when ``mode=webhook``."""
     configure_logging(settings)
     app = build_application(settings, answerer)
-    if settings.mode == "webhook":
-        log.info("webhook mode: listening on %s:%d, public URL %s", settings.webhook_listen,
-                 settings.webhook_port, settings.webhook_url)
-        app.run_webhook(**webhook_kwargs(settings), bootstrap_retries=-1)
-    else:
-        log.info("long polling (index %s)", getattr(answerer, "index_dir", "?"))
-        app.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1)
+    try:
+        if settings.mode == "webhook":
+            log.info("webhook mode: listening on %s:%d, public URL %s", settings.webhook_listen,
+                     settings.webhook_port, settings.webhook_url)
+            app.run_webhook(**webhook_kwargs(settings), bootstrap_retries=3)
+        else:
+            log.info("long polling (index %s)", getattr(answerer, "index_dir", "?"))
+            app.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=3)
+    except InvalidToken:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)"
+                          ) from None
+    except TelegramError as exc:
+        # Start-up only (getMe): once running, errors go to the error handler and retries.
+        detail = str(exc).replace(settings.token, "<token>")
+        raise NewsbotError(f"cannot reach the Bot API at {settings.api_base_url}: {detail}") from None

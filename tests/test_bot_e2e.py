@@ -425,7 +425,7 @@ async def test_slow_question_does_not_stall_other_chats(answerer: Answerer) -> N
         server.message("/help", user_id=3)
         await server.wait_sent(2)
         await server.wait_sent(3)
-        assert time.perf_counter() - started < 1.5
+        assert time.perf_counter() - started < 1.9  # the slow one takes 2 s
         assert not server.sent_to(1)
         await server.wait_sent(1, timeout=5)
         assert all(name.startswith("answer") for name in spy.threads), "answers run off the event loop"
