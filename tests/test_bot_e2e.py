@@ -532,3 +532,43 @@ async def test_real_model_end_to_end(tmp_path: Path) -> None:
         server.message("and how many of them were civilians?", user_id=USER)
         msgs = await server.wait_sent(USER, 2, timeout=30)
         assert "30 were civilians" in msgs[1]["text"]
+
+
+# --------------------------------------------------------------------------- the real command
+
+
+@pytest.mark.slow
+async def test_newsbot_bot_command_end_to_end(tmp_path: Path, index_dir: Path) -> None:
+    """`newsbot bot` as a user runs it: answers, stops cleanly on SIGINT, never logs the token;
+    a token Telegram rejects stops it with one line."""
+    import signal
+
+    async with FakeBotApi() as server:
+        env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "TELEGRAM_API_BASE_URL": server.base_url,
+               "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_HEARTBEAT_FILE": str(tmp_path / "hb"),
+               "TELEGRAM_LOG_LEVEL": "DEBUG"}
+        cmd = [str(Path(sys.executable).parent / "newsbot"), "bot", "--index", str(index_dir)]
+        proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
+                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            await server.wait_for(lambda: server.calls_of("getUpdates"), timeout=60)
+            server.message("who won the cup final?", user_id=USER)
+            [reply] = await server.wait_sent(USER, timeout=30)
+            assert "United beat City" in reply["text"]
+            await server.wait_for(lambda: (tmp_path / "hb").exists(), timeout=10)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+        log = err.decode()
+        assert proc.returncode == 0, log[-2000:]
+        assert TOKEN not in log and TOKEN.split(":")[1] not in log
+        assert "Application started" in log
+
+        env["TELEGRAM_BOT_TOKEN"] = "7000002:another-bots-token-not-this-one"
+        proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
+                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 2
+        assert err.decode().strip().splitlines()[-1] == (
+            "config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)")
+        assert "another-bots-token" not in err.decode()
