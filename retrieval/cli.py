@@ -27,7 +27,7 @@ IndexOpt = Annotated[
 #: Questions `newsbot demo` asks: answerable ones (one needs the headline, one a rising
 #: figure), a follow-up, and one the sample articles cannot answer.
 DEMO_QUESTIONS: list[str] = [
-    "How many people died in the Marrow Valley floods?",
+    "What is the latest death toll from the Marrow Valley floods?",
     "How much did Harbour Lights take in its opening weekend?",
     "Who saved the penalties in the cup final?",
     "And how many fans watched?",
