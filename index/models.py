@@ -9,15 +9,23 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
-_WS = re.compile(r"\s+")
+_HSPACE = re.compile(r"[^\S\n]+")
+_PARA_BREAK = re.compile(r"\n\s*\n\s*")
+_LINE_BREAK = re.compile(r" ?\n ?")
 
 
 def normalize_body(text: str) -> str:
-    """Body text folded for identity: NFC, whitespace collapsed, case kept.
+    """Body text folded for identity: NFC, spacing and blank-line runs folded, case kept.
 
-    Two scrapes of one story that differ only in line wrapping hash the same.
+    Two copies of one story that differ only in trailing spaces, CRLF or indentation hash the
+    same; a paragraph break still differs from a space, since texts that differ there are
+    separately written articles often enough (different headlines, different layout) that
+    merging them would lose one.
     """
-    return _WS.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _HSPACE.sub(" ", text)
+    text = _PARA_BREAK.sub("\n\n", text)
+    return _LINE_BREAK.sub("\n", text).strip()
 
 
 def content_hash(text: str) -> str:
