@@ -80,10 +80,6 @@ class Answerer:
             isettings = load_index_settings()
             embedder = load_embedder(isettings.model, isettings.torch_threads)
         self.embedder = embedder
-        if self.settings.faiss_threads > 0:
-            import faiss
-
-            faiss.omp_set_num_threads(self.settings.faiss_threads)
         self._lock = threading.Lock()
         self._reader: IndexReader = reader if reader is not None else self._open()
         self._idf_cache: dict[str, float] = {}

@@ -31,9 +31,6 @@ class RetrievalSettings(BaseSettings):
     max_gap: float = 3.0
     #: Map "today", "this week", "latest"… in a question to a date filter.
     time_words: bool = True
-    #: FAISS (OpenMP) threads for query-time search; 0 leaves FAISS's default. One query at a
-    #: time gains nothing from more, and on a busy 2-core machine extra threads cost 10x.
-    faiss_threads: int = 1
 
 
 def load_retrieval_settings(**overrides: object) -> RetrievalSettings:
