@@ -75,8 +75,15 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # A user asking a question should not see weight-loading bars or the tokenizer's
+        # "sequence longer than 256" note: token counting measures long texts on purpose.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         configure_torch_threads(threads)
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
 
         path = resolve_model_path(name)
         try:
