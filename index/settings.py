@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,12 +39,25 @@ class IndexSettings(BaseSettings):
     keep_versions: int = 2
 
 
-def load_index_settings(**overrides: object) -> IndexSettings:
-    """Settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """``cls`` from env/.env with explicit overrides (None means "not given").
+
+    A bad value becomes one ConfigError line naming the environment variable, never a
+    pydantic traceback.  Every layer's settings loader goes through here.
+    """
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return IndexSettings(**clean)  # type: ignore[arg-type]
+        return cls(**clean)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err.get("loc", ())) or "?"
-        raise ConfigError(f"NEWSBOT_{field.upper()}: {err.get('msg', 'invalid value')}") from None
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        raise ConfigError(f"{prefix}{field.upper()}: {err.get('msg', 'invalid value')}") from None
+
+
+def load_index_settings(**overrides: object) -> IndexSettings:
+    """Index settings from env/.env with explicit overrides."""
+    return load_settings(IndexSettings, **overrides)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.errors import ConfigError
+from index.settings import load_settings
 
 
 def project_version() -> str:
@@ -46,11 +46,5 @@ class LiveSettings(BaseSettings):
 
 
 def load_live_settings(**overrides: object) -> LiveSettings:
-    """Settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return LiveSettings(**clean)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err.get("loc", ())) or "?"
-        raise ConfigError(f"NEWSBOT_{field.upper()}: {err.get('msg', 'invalid value')}") from None
+    """Live settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
+    return load_settings(LiveSettings, **overrides)
