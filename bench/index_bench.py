@@ -33,8 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index.embedding import Embedder, load_embedder  # noqa: E402
-from index.models import ModelInfo  # noqa: E402
+from index.embedding import DelegatingEmbedder, Embedder, load_embedder  # noqa: E402
 from index.pipeline import ENCODE_BATCH, apply_changes  # noqa: E402
 from index.settings import DEFAULT_MODEL, IndexSettings  # noqa: E402
 from index.store import IndexReader  # noqa: E402
@@ -43,24 +42,13 @@ BBC = REPO.parent / "shared" / "datasets" / "bbc_news" / "bbc_news.jsonl"
 SEEDS = REPO.parent / "shared" / "seeds"
 
 
-class RecordingEmbedder:
+class RecordingEmbedder(DelegatingEmbedder):
     """Passes through to the real embedder and remembers every text it was asked to encode."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.texts: list[str] = []
         self.encode_seconds = 0.0
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.inner.info
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         self.texts.extend(texts)

@@ -9,13 +9,15 @@
   returned sentences) for: BM25 alone, dense alone, plain reciprocal-rank fusion of the two
   (all three sentence-level, top 3 sentences, no abstention) and the full pipeline. The full
   pipeline is also reported on the two halves of the split its weights were fitted on
-  (``--fit``: even-numbered Wikipedia articles fit, odd-numbered held out).
+  (even-numbered Wikipedia articles fit, odd-numbered held out).
 * Indexes the 1,204 SQuAD v2.0 dev passages separately and reports abstention on its 5,945
   unanswerable questions and false abstention on its 5,928 answerable ones.
 * Latency p50/p95 per question (model loaded, full pipeline).
 
-``--fit`` instead collects the scorer's features on the fit half and prints fitted weights
-(softmax-over-candidates for ranking, then a logistic calibration of the confidence).
+This script only measures. The code that fitted ``retrieval/scoring.py``'s ``WEIGHTS``
+(softmax over each question's candidates) and ``CALIBRATION`` (logistic model of "the best
+sentence answers") on the fit half is not in the repository; an earlier version of this
+docstring advertised a ``--fit`` option that does not exist.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.embedding import Embedder, load_embedder  # noqa: E402
-from index.models import Article, ModelInfo  # noqa: E402
+from index.embedding import DelegatingEmbedder, Embedder, load_embedder  # noqa: E402
+from index.models import Article  # noqa: E402
 from index.pipeline import apply_changes  # noqa: E402
 from index.settings import DEFAULT_MODEL, IndexSettings  # noqa: E402
 from index.store import read_current  # noqa: E402
@@ -46,11 +48,11 @@ from retrieval.settings import load_retrieval_settings  # noqa: E402
 SHARED = ROOT.parent / "shared" / "datasets"
 
 
-class CachingEmbedder:
+class CachingEmbedder(DelegatingEmbedder):
     """Remembers the last query's vector, so the baselines reuse the pipeline's encode."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._last: tuple[str, np.ndarray] | None = None
         #: Question vectors encoded in bulk (a batch encode is ~10x cheaper per text); when a
         #: text is here, no model call happens. Latency is measured with this switched off.
@@ -60,17 +62,6 @@ class CachingEmbedder:
         texts = list(dict.fromkeys(texts))
         vecs = self.inner.encode(texts, batch_size=128)
         self.known.update(zip(texts, vecs, strict=True))
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.inner.info
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if len(texts) == 1 and self._last is not None and self._last[0] == texts[0]:
@@ -253,9 +244,9 @@ def main() -> None:
             a1.ask(q)
         r1 = run_v1(a1, args.limit)
         sample = [q["question"] for q in load_jsonl(SHARED / "squad_v1.1_dev" / "questions.jsonl")][
-            :: max(1, 10570 // args.latency_sample)
+            :: max(1, 10570 // max(1, args.latency_sample))
         ][: args.latency_sample]
-        r1["p50_ms"], r1["p95_ms"] = latency(a1, embedder, sample)
+        r1["p50_ms"], r1["p95_ms"] = latency(a1, embedder, sample) if sample else (0.0, 0.0)
         print()
         print(f"SQuAD v1.1 dev: {int(r1['questions'])} questions, 2,067 passages as one corpus")
         print("                        hit@1    hit@3")

@@ -176,3 +176,28 @@ def load_embedder(model: str = DEFAULT_MODEL, threads: int = 0) -> Embedder:
 def model_path_exists(name: str) -> bool:
     """True when ``name`` is a local folder (as opposed to a hub name)."""
     return Path(name).is_dir()
+
+
+class DelegatingEmbedder:
+    """An embedder that forwards to another one; subclass it to observe or cache ``encode``.
+
+    Benchmarks use it to count what the pipeline encodes, or to serve pre-encoded questions,
+    without repeating the pass-through plumbing of the protocol.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.inner.info
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.inner.encode(texts, batch_size=batch_size)
