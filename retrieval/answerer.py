@@ -34,8 +34,11 @@ from retrieval.models import (
     Suggestion,
     Turn,
 )
-from retrieval.query import merge_filters, parse_time_words, resolve_followup
+from retrieval.query import expand_for_search, merge_filters, parse_time_words, resolve_followup
 from retrieval.settings import RetrievalSettings, load_retrieval_settings
+
+#: Sentences at the start of an article that give every later sentence its topic (the lead).
+LEAD_SENTENCES = 2
 
 if TYPE_CHECKING:
     from index.store import IndexReader
@@ -262,8 +265,9 @@ class Answerer:
         r.dense_sentences = reader.search_sentences(r.qvec, s.search_k, allowed_sents)
         r.timings["faiss_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        r.bm25_chunks = reader.bm25_chunks(text, s.search_k, allowed_chunks)
-        r.bm25_sentences = reader.bm25_sentences(text, s.search_k, allowed_sents)
+        keywords = expand_for_search(text)
+        r.bm25_chunks = reader.bm25_chunks(keywords, s.search_k, allowed_chunks)
+        r.bm25_sentences = reader.bm25_sentences(keywords, s.search_k, allowed_sents)
         r.timings["bm25_ms"] = (time.perf_counter() - t) * 1000
         fused = rrf([[i for i, _ in r.dense_chunks], [i for i, _ in r.bm25_chunks]])
         r.fused_chunk_scores = fused
@@ -309,6 +313,12 @@ class Answerer:
             for lo, hi in _runs(positions):
                 for sent in reader.sentences_of_article(aid, max(0, lo - 1), hi):
                     fetched[(aid, sent.position)] = sent
+        for aid in wanted:
+            # The article's lead (its first sentences) sets the topic of every later sentence:
+            # "Karabakh" is named there, not again beside the death toll.
+            if any((aid, pos) not in fetched for pos in range(LEAD_SENTENCES)):
+                for sent in reader.sentences_of_article(aid, 0, LEAD_SENTENCES - 1):
+                    fetched[(aid, sent.position)] = sent
         articles = reader.get_articles(list(wanted))
         cands: list[scoring.Candidate] = []
         prev_ids: list[int | None] = []
@@ -323,6 +333,11 @@ class Answerer:
                     continue
                 sent = found
                 prev = fetched.get((aid, pos - 1))
+                lead = " ".join(
+                    fetched[(aid, p)].text
+                    for p in range(min(pos - 1, LEAD_SENTENCES))
+                    if (aid, p) in fetched
+                )
                 sent_by_id[sent.id] = sent
                 cands.append(
                     scoring.Candidate(
@@ -332,6 +347,7 @@ class Answerer:
                         text=sent.text,
                         title=art.title,
                         prev_text=prev.text if prev else "",
+                        lead_text=lead,
                         passage_rank=rank,
                         dense_rank=d_rank.get(sent.id),
                         bm25_rank=b_rank.get(sent.id),

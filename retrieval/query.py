@@ -237,6 +237,98 @@ class AnswerType(StrEnum):
 
 _STOP_STEMS = frozenset(str(_STEMMER.stemWord(w)) for w in STOPWORDS)
 
+#: News morphology the Snowball stemmer leaves apart, as groups of words that mean the same
+#: event for term overlap: irregular verb forms (won/win, bought/buy, rose/rise, fell/fall) and
+#: noun/verb pairs (death/died, growth/grow, loss/lose, sale/sell). The first word of each group
+#: is the canonical one: every word's stem is mapped to that word's stem, which is itself an
+#: index term (so idf lookups still work). Dying is reported as died, dead, deaths, killed or
+#: fatalities: one group. Words with a common unrelated sense are left out ("left", "met",
+#: "found", "saw", "lives"). Only overlap features use this; the index and BM25 search keep
+#: the plain stems.
+LEMMA_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("death", "die", "died", "dies", "dying", "dead", "deaths", "kill", "killed", "killing",
+     "fatal", "fatalities", "fatality"),
+    ("win", "won", "winning"),
+    ("lose", "lost", "loss", "losses", "losing"),
+    ("buy", "bought", "buying"),
+    ("sell", "sold", "sale", "sales", "selling"),
+    ("rise", "rose", "risen", "rising"),
+    ("fall", "fell", "fallen", "falling"),
+    ("grow", "grew", "grown", "growth", "growing"),
+    ("pay", "paid", "payment", "payments"),
+    ("spend", "spent", "spending"),
+    ("hold", "held"),
+    ("lead", "led"),
+    ("injure", "injured", "injury", "injuries", "wounded", "wound"),
+    ("begin", "began", "begun"),
+    ("choose", "chose", "chosen", "choice"),
+    ("decide", "decided", "decision"),
+    ("fight", "fought"),
+    ("catch", "caught"),
+    ("build", "built"),
+    ("teach", "taught"),
+    ("bring", "brought"),
+    ("think", "thought"),
+    ("seek", "sought"),
+    ("sink", "sank", "sunk"),
+    ("strike", "struck"),
+    ("steal", "stole", "stolen", "theft"),
+    ("beat", "beaten"),
+    ("sue", "sued", "suing"),
+    ("take", "took", "taken"),
+    ("give", "gave", "given"),
+    ("make", "made"),
+    ("go", "went", "gone"),
+    ("come", "came"),
+    ("write", "wrote", "written"),
+    ("drive", "drove", "driven"),
+    ("run", "ran"),
+    ("speak", "spoke", "spoken"),
+    ("know", "knew", "known"),
+    ("shoot", "shot"),
+    ("freeze", "froze", "frozen"),
+    ("break", "broke", "broken"),
+    ("fly", "flew", "flown"),
+    ("send", "sent"),
+    ("sing", "sang", "sung"),
+    ("born", "birth"),
+    ("marry", "married", "marriage"),
+)
+_LEMMA: dict[str, str] = {
+    str(_STEMMER.stemWord(w)): str(_STEMMER.stemWord(group[0]))
+    for group in LEMMA_GROUPS
+    for w in group
+}
+
+#: For each canonical stem, one word per distinct stem of its group (what keyword search adds).
+_GROUP_WORDS: dict[str, tuple[str, ...]] = {}
+for _group in LEMMA_GROUPS:
+    _first: dict[str, str] = {}
+    for _w in _group:
+        _first.setdefault(str(_STEMMER.stemWord(_w)), _w)
+    _GROUP_WORDS[str(_STEMMER.stemWord(_group[0]))] = tuple(_first.values())
+
+
+def lemma(term: str) -> str:
+    """An index term (a stem) mapped to its group's canonical stem (``LEMMA_GROUPS``)."""
+    return _LEMMA.get(term, term)
+
+
+def expand_for_search(text: str) -> str:
+    """``text`` plus one other form of each word that ``LEMMA_GROUPS`` joins, for the BM25
+    searches: the group's first word ("died" → "death"), or its second when the text already
+    has the first ("deaths" → "die"). The index keeps plain stems, so this lets "how many died"
+    find "286 deaths". One word per group only: every added form is a separate BM25 term, and
+    a sentence saying both "deaths" and "fatalities" must not count the question's word twice.
+    """
+    extra: dict[str, None] = {}
+    for raw in tokens(text):
+        term = stem(raw)
+        group = _GROUP_WORDS.get(_LEMMA.get(term, ""))
+        if group and len(group) > 1:
+            extra[group[1] if stem(group[0]) == term else group[0]] = None
+    return f"{text} {' '.join(extra)}" if extra else text
+
 
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens (keeps internal hyphens/apostrophes/decimal points)."""
@@ -248,15 +340,15 @@ def stem(word: str) -> str:
 
 
 def content_terms(text: str) -> list[str]:
-    """Index terms (the BM25 tokenizer's stems, so idf lookups line up) minus question words,
-    in order, duplicates removed."""
+    """Index terms (the BM25 tokenizer's stems, so idf lookups line up, with ``lemma`` applied)
+    minus question words, in order, duplicates removed."""
     return list(_content_terms(text))
 
 
 @lru_cache(maxsize=65536)
 def _content_terms(text: str) -> tuple[str, ...]:
     # Cached: the same candidate sentences and titles come back question after question.
-    return tuple(dict.fromkeys(t for t in tokenize(text) if t not in _STOP_STEMS))
+    return tuple(dict.fromkeys(lemma(t) for t in tokenize(text) if t not in _STOP_STEMS))
 
 
 def term_set(text: str) -> frozenset[str]:
@@ -272,7 +364,7 @@ def _term_set(text: str) -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def term_bigrams(text: str) -> frozenset[tuple[str, str]]:
     """Adjacent content-term pairs ("prime minister", "death toll"): phrase matches."""
-    terms = [t for t in tokenize(text) if t not in _STOP_STEMS]
+    terms = [lemma(t) for t in tokenize(text) if t not in _STOP_STEMS]
     return frozenset(itertools.pairwise(terms))
 
 
@@ -292,7 +384,7 @@ def capitalised_terms(question: str) -> list[str]:
             low = low[:-2]
         if low in STOPWORDS or (first and low == first[0]):
             continue
-        out[stem(low)] = None
+        out[lemma(stem(low))] = None
     return list(out)
 
 
@@ -434,7 +526,7 @@ def resolve_followup(question: str, history: list[Turn] | None) -> Resolution:
         low = tok.lower()
         if low in STOPWORDS or len(low) < 2:
             continue
-        if stem(low.removesuffix("'s")) in own:
+        if lemma(stem(low.removesuffix("'s"))) in own:
             continue
         borrowed_words.append(tok)
     if previous.sentences and _DEMONSTRATIVE.search(question):

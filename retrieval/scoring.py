@@ -3,8 +3,9 @@ logistic model, and the calibrated confidence of the best one.
 
 Pure functions over dataclasses and numpy arrays: no index, no model. The feature set is
 deliberately small and explainable (see ``FEATURES``); the weights were fitted on half of
-SQuAD v1.1 dev (``bench/retrieval_bench.py --fit``) and checked on the other half and on
-news questions, and every feature means the same thing on any corpus.
+SQuAD v1.1 dev (the fitting code is not in the repository; ``bench/retrieval_bench.py``
+measures both halves) and checked on the other half and on news questions, and every feature
+means the same thing on any corpus.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ FEATURES: tuple[str, ...] = (
     "dense",  # cosine(question, sentence)
     "dense_ctx",  # cosine(question, sentence + previous sentence), the context-aware view
     "lex",  # idf-weighted share of question terms found in the sentence
-    "lex_ctx",  # ... in the sentence, the previous sentence or the title
-    "names",  # share of the question's names/numbers found in sentence/title/previous
+    "lex_ctx",  # ... in the sentence, the previous sentence, the title (or, names only, the lead)
+    "names",  # share of the question's names/numbers found in sentence/title/previous/lead
     "passage",  # 1/sqrt(1+rank) of the best fused passage (chunk) holding the sentence
     "sent_rrf",  # reciprocal-rank fusion of the sentence's own dense and BM25 ranks (x60)
-    "type_ok",  # the answer type asked for (number/date/name/place) appears, and is new
-    "type_missing",  # an answer type was asked for and the sentence has none
+    "type_ok",  # the answer type asked for (number/date/name/place) appears, and is new (0.5: vague)
+    "type_missing",  # an answer type was asked for and the sentence has none (1 - type_ok)
     "novelty",  # share of the sentence's terms that are not the question's
     "restate",  # the sentence mostly restates the question (novelty < 0.25)
     "short",  # fewer than 6 words: fragments, datelines
@@ -43,9 +44,10 @@ FEATURES: tuple[str, ...] = (
 )
 
 #: Weights of the linear score (intercept last), fitted by a softmax over each question's
-#: candidates (bench/retrieval_bench.py, on the even-numbered Wikipedia articles of SQuAD v1.1
-#: dev; the odd-numbered half is held out). ``preferred`` never fires on SQuAD (no follow-ups):
-#: its weight is set by hand. The scale is arbitrary; ``CALIBRATION`` maps it to a probability.
+#: candidates (on the even-numbered Wikipedia articles of SQuAD v1.1 dev, the odd-numbered half
+#: held out; bench/retrieval_bench.py reports both halves, the fitting script is not in the
+#: repo). ``preferred`` never fires on SQuAD (no follow-ups): its weight is set by hand. The
+#: scale is arbitrary; ``CALIBRATION`` maps it to a probability.
 WEIGHTS: tuple[float, ...] = (
     1.94,  # dense
     1.51,  # dense_ctx
@@ -116,6 +118,8 @@ class Candidate:
     text: str
     title: str = ""
     prev_text: str = ""
+    #: The article's lead sentences before ``prev_text`` (they set the topic; may be empty).
+    lead_text: str = ""
     #: 0-based rank of the best fused passage containing it (None: not in a top passage).
     passage_rank: int | None = None
     dense_rank: int | None = None
@@ -187,16 +191,33 @@ _NUMBER_WORDS = re.compile(
     r"percent|per cent)\b|[£$€¥%]|\d)",
     re.I,
 )
+#: Quantities that are not a figure: "hundreds or even thousands", "dozens", "millions of".
+#: They answer "how many" only vaguely, so they count half as much as "286" or "five".
+_VAGUE_NUMBER = re.compile(
+    r"\b(?:hundreds|thousands|millions|billions|dozens)\b",
+    re.I,
+)
 _CAPS_SEQ = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’\-]+(?:\s+[A-Z][a-zA-Z'’\-]+)*")
 _PLACE_PREP = re.compile(r"\b(in|at|from|near|to|across|outside|inside)\s+(the\s+)?[A-Z][a-zA-Z\-]+")
+
+
+def _type_strength(kind: AnswerType, text: str, question_numbers: set[str], question_lower: str) -> float:
+    """1.0 when ``text`` contains something of the asked-for type that the question lacks,
+    0.5 when it only has a vague quantity for a number question ("hundreds"), else 0.0."""
+    if kind == AnswerType.NUMBER:
+        if numbers_in(text) - question_numbers:
+            return 1.0
+        words = re.sub(r"\d", "", text)
+        if _NUMBER_WORDS.search(_VAGUE_NUMBER.sub(" ", words)):
+            return 1.0
+        return 0.5 if _VAGUE_NUMBER.search(words) else 0.0
+    return 1.0 if _has_type(kind, text, question_numbers, question_lower) else 0.0
 
 
 def _has_type(kind: AnswerType, text: str, question_numbers: set[str], question_lower: str) -> bool:
     """Whether ``text`` contains something of the asked-for type that the question lacks."""
     if kind == AnswerType.NUMBER:
-        if numbers_in(text) - question_numbers:
-            return True
-        return bool(_NUMBER_WORDS.search(re.sub(r"\d", "", text)))
+        return _type_strength(kind, text, question_numbers, question_lower) == 1.0
     if kind == AnswerType.DATE:
         years = {m.group(1) for m in _YEAR.finditer(text)} - question_numbers
         if years:
@@ -256,6 +277,7 @@ def features(
     q_terms = q.terms + [t for t in q.context_terms if t not in q.terms]
     q_term_set = set(q_terms)
     q_lower = q.text.lower()
+    q_names = frozenset(q.names)
     n_names = len(q.names) + len(q.numbers)
     own_w = [(t, idf.get(t, 1.0)) for t in q.terms]
     own_total = sum(w for _, w in own_w) or 1.0
@@ -267,7 +289,9 @@ def features(
     for c in cands:
         s_terms = term_set(c.text)
         title_terms = term_set(c.title)
-        ctx_terms = s_terms | term_set(c.prev_text) | title_terms
+        # The lead lends only the question's names (the story's subject: "Karabakh"), not its
+        # common words: those must be near the sentence to show it is the passage asked about.
+        ctx_terms = s_terms | term_set(c.prev_text) | title_terms | (term_set(c.lead_text) & q_names)
         lex = sum(w for t, w in own_w if t in s_terms) / own_total
         own_ctx = sum(w for t, w in own_w if t in ctx_terms) / own_total
         if ctx_w:
@@ -279,7 +303,7 @@ def features(
         if n_names:
             hits = sum(1 for t in q.names if t in ctx_terms)
             if q.numbers:
-                nums = numbers_in(c.title + " " + c.prev_text + " " + c.text)
+                nums = numbers_in(" ".join((c.title, c.lead_text, c.prev_text, c.text)))
                 hits += sum(1 for x in q.numbers if x in nums)
             names = hits / n_names
         else:
@@ -292,8 +316,8 @@ def features(
             rr += 60.0 / (61.0 + c.bm25_rank)
         type_ok = type_missing = 0.0
         if q.kind != AnswerType.OTHER:
-            ok = _has_type(q.kind, c.text, q.numbers, q_lower)
-            type_ok, type_missing = (1.0, 0.0) if ok else (0.0, 1.0)
+            type_ok = _type_strength(q.kind, c.text, q.numbers, q_lower)
+            type_missing = 1.0 - type_ok
         novelty = len(s_terms - q_term_set) / len(s_terms) if s_terms else 0.0
         missing = max((w for t, w in own_w if t not in ctx_terms), default=0.0) / idf_max
         bigram = len(q_bigrams & term_bigrams(c.text)) / len(q_bigrams) if q_bigrams else 0.0

@@ -9,11 +9,14 @@ import pytest
 from retrieval.fusion import fused_order, rrf
 from retrieval.models import Filters, Turn
 from retrieval.query import (
+    LEMMA_GROUPS,
     AnswerType,
     answer_type,
     capitalised_terms,
     content_terms,
+    expand_for_search,
     is_followup,
+    lemma,
     merge_filters,
     parse_time_words,
     resolve_followup,
@@ -141,3 +144,37 @@ def test_who_said_that_borrows_names_from_previous_answer() -> None:
     )
     res = resolve_followup("Who said that?", [prev])
     assert res.is_followup and "Strand" in res.resolved
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("died", "deaths"),
+        ("dead", "killed"),
+        ("fatalities", "die"),
+        ("won", "wins"),
+        ("bought", "buying"),
+        ("rose", "rises"),
+        ("fell", "falling"),
+        ("sold", "sales"),
+        ("lost", "losses"),
+        ("grew", "growth"),
+    ],
+)
+def test_lemma_groups_join_irregular_and_noun_verb_forms(a: str, b: str) -> None:
+    assert content_terms(a) == content_terms(b)
+
+
+def test_lemma_groups_leave_other_words_apart() -> None:
+    assert content_terms("deaths") != content_terms("lives")
+    assert content_terms("won") != content_terms("want")
+    assert lemma("karabakh") == "karabakh"
+    # every canonical stem is what the index tokenizer gives its first word (idf lookups)
+    for group in LEMMA_GROUPS:
+        assert content_terms(group[0]) == [lemma(content_terms(group[0])[0])]
+
+
+def test_expand_for_search_adds_one_form_per_group() -> None:
+    assert expand_for_search("How many people died?") == "How many people died? death"
+    assert expand_for_search("How many deaths?") == "How many deaths? die"
+    assert expand_for_search("Who scored the goal?") == "Who scored the goal?"

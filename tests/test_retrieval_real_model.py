@@ -58,3 +58,39 @@ def test_uncovered_questions_abstain(answerer, question: str) -> None:  # type: 
     a = answerer.ask(question)
     assert not a.answered and a.sentences == []
     assert a.suggestions
+
+
+@pytest.fixture(scope="module")
+def conflict_answerer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The demo articles plus a scrape (written for the tests) whose death-toll sentence names
+    neither the region nor the verb of the question: the lead names the region, a vaguer
+    sentence ("hundreds, perhaps thousands") names both."""
+    from index.embedding import load_embedder
+    from index.pipeline import build_index
+    from index.settings import IndexSettings
+    from retrieval import Answerer
+    from retrieval.cli import demo_article_files
+
+    index_dir: Path = tmp_path_factory.mktemp("conflict") / "idx"
+    embedder = load_embedder()
+    fixture = Path(__file__).parent / "fixtures" / "news" / "caucasus_desk.txt"
+    sources = [*demo_article_files(), fixture]
+    build_index(sources, IndexSettings(index_dir=index_dir), embedder, progress=False)
+    return Answerer(index_dir, embedder=embedder)
+
+
+def test_death_toll_found_through_lead_and_word_forms(conflict_answerer) -> None:  # type: ignore[no-untyped-def]
+    # "died" is only "deaths" in the toll sentence, "Karabakh" only in the article's lead, and
+    # a vaguer sentence has both "Karabakh" and "hundreds, perhaps thousands".
+    for question in (
+        "How many people died in the Karabakh fighting?",
+        "How many died in the Karabakh fighting?",
+    ):
+        a = conflict_answerer.ask(question)
+        assert a.answered, (question, a.confidence)
+        assert "286" in a.sentences[0].text, question
+
+
+def test_killed_question_finds_the_civilian_toll(conflict_answerer) -> None:  # type: ignore[no-untyped-def]
+    a = conflict_answerer.ask("How many civilians have been killed in Nagorno-Karabakh?")
+    assert a.answered and "46" in a.sentences[0].text

@@ -151,3 +151,34 @@ def test_empty_candidates() -> None:
     s = run("anything?", [])
     assert s.order == [] and scoring.confidence(s) == 0.0
     assert scoring.select(s, 3, 3.0) == []
+
+
+def test_vague_quantity_is_half_an_answer_to_how_many() -> None:
+    cands = [
+        cand(0, "Hundreds or even thousands of fighters joined the Karabakh war, he said."),
+        cand(1, "The two sides have reported 286 deaths since the fighting began."),
+    ]
+    s = run("How many people died in the Karabakh fighting?", cands)
+    assert feat(s, 0, "type_ok") == 0.5 and feat(s, 0, "type_missing") == 0.5
+    assert feat(s, 1, "type_ok") == 1.0 and feat(s, 1, "type_missing") == 0.0
+
+
+def test_died_matches_deaths_and_killed() -> None:
+    cands = [
+        cand(0, "The two sides have reported 286 deaths so far."),
+        cand(1, "Officials say 12 soldiers were killed on Monday."),
+        cand(2, "The two sides have reported 286 arrests so far."),
+    ]
+    s = run("How many people died?", cands)
+    assert feat(s, 0, "lex") > 0.0 and feat(s, 1, "lex") > 0.0
+    assert feat(s, 2, "lex") == 0.0
+
+
+def test_article_lead_gives_context() -> None:
+    lead = "Fighting over the Karabakh region went into its second week."
+    with_lead = cand(0, "The two sides have reported 286 deaths.", lead_text=lead)
+    without = cand(1, "The two sides have reported 286 deaths.")
+    s = run("How many people died in the Karabakh fighting?", [with_lead, without])
+    assert feat(s, 0, "lex_ctx") > feat(s, 1, "lex_ctx")
+    assert feat(s, 0, "names") == 1.0 and feat(s, 1, "names") == 0.0
+    assert feat(s, 0, "lex") == feat(s, 1, "lex")
