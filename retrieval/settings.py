@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.errors import ConfigError
+from index.settings import load_settings
 
 
 class RetrievalSettings(BaseSettings):
@@ -39,10 +38,4 @@ class RetrievalSettings(BaseSettings):
 
 def load_retrieval_settings(**overrides: object) -> RetrievalSettings:
     """Settings from env/.env with explicit overrides; a bad value is one ConfigError line."""
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return RetrievalSettings(**clean)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err.get("loc", ())) or "?"
-        raise ConfigError(f"NEWSBOT_{field.upper()}: {err.get('msg', 'invalid value')}") from None
+    return load_settings(RetrievalSettings, **overrides)
