@@ -42,7 +42,7 @@ LEAD_SENTENCES = 2
 
 if TYPE_CHECKING:
     from index.store import IndexReader
-else:  # the store is imported lazily so the answer logic can run on a MemoryReader
+else:  # imported where the index is opened; tests may pass any reader with the same API
     IndexReader = Any
 
 
