@@ -14,10 +14,8 @@
   unanswerable questions and false abstention on its 5,928 answerable ones.
 * Latency p50/p95 per question (model loaded, full pipeline).
 
-This script only measures. The code that fitted ``retrieval/scoring.py``'s ``WEIGHTS``
-(softmax over each question's candidates) and ``CALIBRATION`` (logistic model of "the best
-sentence answers") on the fit half is not in the repository; an earlier version of this
-docstring advertised a ``--fit`` option that does not exist.
+This script only measures. ``bench/fit_weights.py`` fits ``retrieval/scoring.py``'s
+``WEIGHTS`` and ``CALIBRATION`` on the fit half.
 """
 
 from __future__ import annotations

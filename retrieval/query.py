@@ -246,8 +246,21 @@ _STOP_STEMS = frozenset(str(_STEMMER.stemWord(w)) for w in STOPWORDS)
 #: "found", "saw", "lives"). Only overlap features use this; the index and BM25 search keep
 #: the plain stems.
 LEMMA_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("death", "die", "died", "dies", "dying", "dead", "deaths", "kill", "killed", "killing",
-     "fatal", "fatalities", "fatality"),
+    (
+        "death",
+        "die",
+        "died",
+        "dies",
+        "dying",
+        "dead",
+        "deaths",
+        "kill",
+        "killed",
+        "killing",
+        "fatal",
+        "fatalities",
+        "fatality",
+    ),
     ("win", "won", "winning"),
     ("lose", "lost", "loss", "losses", "losing"),
     ("buy", "bought", "buying"),
@@ -295,9 +308,7 @@ LEMMA_GROUPS: tuple[tuple[str, ...], ...] = (
     ("marry", "married", "marriage"),
 )
 _LEMMA: dict[str, str] = {
-    str(_STEMMER.stemWord(w)): str(_STEMMER.stemWord(group[0]))
-    for group in LEMMA_GROUPS
-    for w in group
+    str(_STEMMER.stemWord(w)): str(_STEMMER.stemWord(group[0])) for group in LEMMA_GROUPS for w in group
 }
 
 #: For each canonical stem, one word per distinct stem of its group (what keyword search adds).
@@ -384,7 +395,11 @@ def capitalised_terms(question: str) -> list[str]:
             low = low[:-2]
         if low in STOPWORDS or (first and low == first[0]):
             continue
-        out[lemma(stem(low))] = None
+        # The index tokenizer splits "Nagorno-Karabakh" and "O'Brien": so must names, or they
+        # never match the terms of a sentence.
+        for part in tokenize(low):
+            if part not in _STOP_STEMS:
+                out[lemma(part)] = None
     return list(out)
 
 

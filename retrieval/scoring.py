@@ -2,10 +2,10 @@
 logistic model, and the calibrated confidence of the best one.
 
 Pure functions over dataclasses and numpy arrays: no index, no model. The feature set is
-deliberately small and explainable (see ``FEATURES``); the weights were fitted on half of
-SQuAD v1.1 dev (the fitting code is not in the repository; ``bench/retrieval_bench.py``
-measures both halves) and checked on the other half and on news questions, and every feature
-means the same thing on any corpus.
+deliberately small and explainable (see ``FEATURES``); ``bench/fit_weights.py`` fits the
+weights and the calibration on half of SQuAD v1.1/v2.0 dev and reports the other half
+(``bench/retrieval_bench.py`` measures the whole pipeline), news questions are checked with
+``newsbot eval``, and every feature means the same thing on any corpus.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ FEATURES: tuple[str, ...] = (
     "dense",  # cosine(question, sentence)
     "dense_ctx",  # cosine(question, sentence + previous sentence), the context-aware view
     "lex",  # idf-weighted share of question terms found in the sentence
-    "lex_ctx",  # ... in the sentence, the previous sentence, the title (or, names only, the lead)
-    "names",  # share of the question's names/numbers found in sentence/title/previous/lead
+    "lex_ctx",  # ... in the sentence, the previous sentence, the title (names: anywhere in the article)
+    "names",  # share of the question's names/numbers found in sentence/title/previous/article
     "passage",  # 1/sqrt(1+rank) of the best fused passage (chunk) holding the sentence
     "sent_rrf",  # reciprocal-rank fusion of the sentence's own dense and BM25 ranks (x60)
     "type_ok",  # the answer type asked for (number/date/name/place) appears, and is new (0.5: vague)
@@ -41,70 +41,76 @@ FEATURES: tuple[str, ...] = (
     "passage_cos",  # dense cosine of the best passage (title + chunk) holding the sentence
     "bm25",  # the sentence's BM25 score relative to the best sentence's
     "dense_x_lex",  # dense cosine x contextual term overlap: both views agree
+    "missing_article",  # idf share of question terms found nowhere in what we have of the article
+    "negation",  # the question negates ("not", "never") and the sentence and the one before do not
+    "missing_number",  # a number of the question appears nowhere in what we have of the article
 )
 
-#: Weights of the linear score (intercept last), fitted by a softmax over each question's
-#: candidates (on the even-numbered Wikipedia articles of SQuAD v1.1 dev, the odd-numbered half
-#: held out; bench/retrieval_bench.py reports both halves, the fitting script is not in the
-#: repo). ``preferred`` never fires on SQuAD (no follow-ups): its weight is set by hand. The
-#: scale is arbitrary; ``CALIBRATION`` maps it to a probability.
+#: Weights of the linear score (intercept last), fitted by ``bench/fit_weights.py``: a softmax
+#: over each question's candidates, on the even-numbered Wikipedia articles of SQuAD v1.1 dev
+#: (the odd-numbered half held out). ``preferred`` never fires on SQuAD (no follow-ups): its
+#: weight is set by hand. The scale is arbitrary; ``CALIBRATION`` maps it to a probability.
 WEIGHTS: tuple[float, ...] = (
-    1.94,  # dense
-    1.51,  # dense_ctx
-    0.94,  # lex
-    2.91,  # lex_ctx
-    -0.01,  # names
-    1.42,  # passage
-    0.15,  # sent_rrf
-    0.79,  # type_ok
-    -0.79,  # type_missing
-    1.37,  # novelty
-    -0.41,  # restate
-    -0.3,  # short
+    1.569,  # dense
+    1.884,  # dense_ctx
+    1.037,  # lex
+    2.071,  # lex_ctx
+    0.322,  # names
+    1.102,  # passage
+    0.217,  # sent_rrf
+    0.78,  # type_ok
+    -0.78,  # type_missing
+    1.148,  # novelty
+    -0.284,  # restate
+    -0.247,  # short
     0.8,  # preferred
-    0.04,  # missing_rare
-    0.62,  # bigram
-    -0.24,  # title
-    1.55,  # passage_cos
-    0.62,  # bm25
-    1.02,  # dense_x_lex
+    -0.02,  # missing_rare
+    0.586,  # bigram
+    -0.127,  # title
+    1.04,  # passage_cos
+    0.608,  # bm25
+    0.975,  # dense_x_lex
+    -1.192,  # missing_article
+    -0.346,  # negation
+    -0.278,  # missing_number
     0.0,  # intercept
 )
 
-#: Confidence calibration: a logistic model of "the best sentence answers", over its logit, its
-#: margin over the best sentence of another article, and its ``CONF_FEATURES``; intercept last.
-#: Fitted on the fit halves of SQuAD v1.1 dev (wrong best sentences as negatives) and v2.0 dev
-#: (unanswerable questions as negatives); bench/retrieval_bench.py reports the held-out halves.
-CONF_FEATURES: tuple[str, ...] = (
-    "missing_rare",
-    "lex_ctx",
-    "names",
-    "type_missing",
-    "lex",
-    "dense",
-    "bigram",
-    "bm25",
-    "passage_cos",
-    "type_ok",
-    "novelty",
-    "dense_ctx",
-)
+#: Confidence calibration: a logistic model of "the question is answered by the best sentence",
+#: over ``CONFIDENCE_INPUTS``: the best logit, its margin over the best sentence of another
+#: article, its share of the softmax over all candidates, and its features (``preferred`` left
+#: out: it never fires where the model is fitted). Intercept last. Fitted by
+#: ``bench/fit_weights.py`` with signs constrained (a missing term never raises confidence);
+#: see its docstring for the data and the split.
+CONF_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != "preferred")
+#: The calibration's inputs, in order (``confidence_inputs``).
+CONFIDENCE_INPUTS: tuple[str, ...] = ("top_logit", "margin", "top_share", *CONF_FEATURES)
 CALIBRATION: tuple[float, ...] = (
-    -0.415,  # top_logit
-    0.277,  # margin
-    -0.409,  # missing_rare
-    1.86,  # lex_ctx
-    0.53,  # names
-    -0.636,  # type_missing
-    0.954,  # lex
-    2.711,  # dense
-    0.319,  # bigram
-    1.105,  # bm25
-    1.131,  # passage_cos
-    0.473,  # type_ok
-    0.546,  # novelty
-    1.849,  # dense_ctx
-    -3.623,  # intercept
+    0.0,  # top_logit
+    0.0,  # margin
+    0.561,  # top_share
+    1.368,  # dense
+    1.253,  # dense_ctx
+    0.903,  # lex
+    0.0,  # lex_ctx
+    0.682,  # names
+    0.0,  # passage
+    0.0,  # sent_rrf
+    0.017,  # type_ok
+    -0.271,  # type_missing
+    0.138,  # novelty
+    0.0,  # restate
+    -0.055,  # short
+    -0.329,  # missing_rare
+    0.01,  # bigram
+    0.245,  # title
+    1.107,  # passage_cos
+    0.094,  # bm25
+    0.0,  # dense_x_lex
+    0.0,  # missing_article
+    -2.262,  # negation
+    -1.048,  # missing_number
+    -3.458,  # intercept
 )
 
 
@@ -198,6 +204,7 @@ _VAGUE_NUMBER = re.compile(
     re.I,
 )
 _CAPS_SEQ = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’\-]+(?:\s+[A-Z][a-zA-Z'’\-]+)*")
+_NEGATION = re.compile(r"\b(not|never|no|none|nobody|nothing|neither|nor|without|cannot)\b|n['’]t\b", re.I)
 _PLACE_PREP = re.compile(r"\b(in|at|from|near|to|across|outside|inside)\s+(the\s+)?[A-Z][a-zA-Z\-]+")
 
 
@@ -285,13 +292,25 @@ def features(
     ctx_total = sum(w for _, w in ctx_w) or 1.0
     idf_max = max((w for _, w in own_w), default=1.0) or 1.0
     q_bigrams = term_bigrams(q.focus)
+    article_terms: dict[str, set[str]] = {}
+    article_numbers: dict[str, set[str]] = {}
+    for c in cands:
+        # What we fetched of each article (its candidate sentences, the ones before them, the
+        # lead and the title): a question term missing from all of it is missing from the story.
+        seen = article_terms.setdefault(c.article_id, set(term_set(c.title)))
+        seen |= term_set(c.text) | term_set(c.prev_text) | term_set(c.lead_text)
+        if q.numbers:
+            nums = article_numbers.setdefault(c.article_id, numbers_in(c.title))
+            nums |= numbers_in(f"{c.lead_text} {c.prev_text} {c.text}")
+    q_negated = bool(_NEGATION.search(q.text))
     rows: list[list[float]] = []
     for c in cands:
         s_terms = term_set(c.text)
         title_terms = term_set(c.title)
-        # The lead lends only the question's names (the story's subject: "Karabakh"), not its
-        # common words: those must be near the sentence to show it is the passage asked about.
-        ctx_terms = s_terms | term_set(c.prev_text) | title_terms | (term_set(c.lead_text) & q_names)
+        # The rest of the article lends only the question's names (the story's subject,
+        # "Karabakh", is named once in the lead and then implied), not its common words: those
+        # must be near the sentence to show it is the passage asked about.
+        ctx_terms = s_terms | term_set(c.prev_text) | title_terms | (article_terms[c.article_id] & q_names)
         lex = sum(w for t, w in own_w if t in s_terms) / own_total
         own_ctx = sum(w for t, w in own_w if t in ctx_terms) / own_total
         if ctx_w:
@@ -343,6 +362,9 @@ def features(
                 c.passage_cos,
                 c.bm25,
                 0.0,
+                sum(w for t, w in own_w if t not in article_terms[c.article_id]) / own_total,
+                1.0 if q_negated and not _NEGATION.search(f"{c.prev_text} {c.text}") else 0.0,
+                1.0 if q.numbers - article_numbers.get(c.article_id, set()) else 0.0,
             ]
         )
     out[:, 2:] = np.asarray(rows, dtype=np.float32)[:, 2:]
@@ -425,16 +447,8 @@ def score(
     return Scored(list(cands), feats, lg, probs, order)
 
 
-def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> float:
-    """Calibrated probability that the best sentence answers the question.
-
-    Uses the best logit, its margin over the best sentence of *another* article (a clear
-    winner is more trustworthy than one of many look-alikes), and whether the question's rare
-    terms and names are found around it (when they are not, the corpus probably does not
-    cover the question, however fluent the best sentence looks).
-    """
-    if not scored.order:
-        return 0.0
+def confidence_inputs(scored: Scored) -> list[float]:
+    """The calibration's inputs for the best sentence (``CONFIDENCE_INPUTS``, in order)."""
     best = scored.order[0]
     top = float(scored.logits[best])
     best_article = scored.candidates[best].article_id
@@ -447,7 +461,23 @@ def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> fl
         top - 4.0,
     )
     margin = min(top - other, 4.0)
-    x = [top, margin] + [float(scored.features[best, FEATURES.index(f)]) for f in CONF_FEATURES]
+    # The best sentence's share of a softmax over all candidates: one clear winner, or many
+    # look-alikes (logits are log-odds, so this is the usual normalisation).
+    share = float(1.0 / np.exp(scored.logits - top).sum())
+    return [top, margin, share] + [float(scored.features[best, FEATURES.index(f)]) for f in CONF_FEATURES]
+
+
+def confidence(scored: Scored, calibration: Sequence[float] = CALIBRATION) -> float:
+    """Calibrated probability that the best sentence answers the question.
+
+    Uses the best logit, its margin over the best sentence of *another* article (a clear
+    winner is more trustworthy than one of many look-alikes), and whether the question's rare
+    terms and names are found around it (when they are not, the corpus probably does not
+    cover the question, however fluent the best sentence looks).
+    """
+    if not scored.order:
+        return 0.0
+    x = confidence_inputs(scored)
     z = sum(w * v for w, v in zip(calibration[:-1], x, strict=True)) + calibration[-1]
     return float(sigmoid(z))
 

@@ -19,6 +19,7 @@ from index.pipeline import apply_changes
 from index.settings import IndexSettings
 from retrieval import Answerer
 from retrieval.models import Answer, Filters, Turn
+from retrieval.settings import RetrievalSettings
 
 ARTICLES = [
     Article(
@@ -91,8 +92,8 @@ def index_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def answerer(index_dir: Path) -> Answerer:
-    return Answerer(index_dir, embedder=HashingEmbedder())
+def answerer(index_dir: Path, hashing_settings: RetrievalSettings) -> Answerer:
+    return Answerer(index_dir, settings=hashing_settings, embedder=HashingEmbedder())
 
 
 def test_answer_quotes_article_sentence_with_exact_offsets(answerer: Answerer) -> None:

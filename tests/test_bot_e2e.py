@@ -26,6 +26,7 @@ from bot.handlers import APOLOGY_TEXT, REFUSAL_TEXT
 from bot.settings import BotSettings
 from index.embedding import HashingEmbedder
 from retrieval import Answerer
+from retrieval.settings import RetrievalSettings
 
 REPO = Path(__file__).resolve().parent.parent
 USER = 1001
@@ -38,8 +39,8 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def answerer(index_dir: Path) -> Answerer:
-    return Answerer(index_dir, embedder=HashingEmbedder())
+def answerer(index_dir: Path, hashing_settings: RetrievalSettings) -> Answerer:
+    return Answerer(index_dir, settings=hashing_settings, embedder=HashingEmbedder())
 
 
 def buttons(msg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,8 +72,10 @@ async def test_question_gets_cited_sentences(answerer: Answerer) -> None:
         html = reply["html"]
         assert "At least 42 people were killed in the floods, officials said. [1]" in html
         assert "<b>Sources</b>" in html
-        assert ('[1] <a href="https://news.example/riverton-floods">Floods kill 42 in Riverton</a>'
-                " — Valley Times, 4 Mar 2024") in html
+        assert (
+            '[1] <a href="https://news.example/riverton-floods">Floods kill 42 in Riverton</a>'
+            " — Valley Times, 4 Mar 2024"
+        ) in html
         assert button(reply, "More") and button(reply, "Source [1]")
         # "typing…" was shown before the answer arrived
         typing = [c for c in server.calls_of("sendChatAction") if c.params.get("action") == "typing"]
@@ -100,8 +103,9 @@ async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> Non
         await settle(server)
         assert len(server.sent_to(GROUP)) == 1, "chatter must be ignored"
 
-        question = server.message("who won the cup final?", user_id=USER, chat_id=GROUP,
-                                  chat_type="supergroup", mention=True)
+        question = server.message(
+            "who won the cup final?", user_id=USER, chat_id=GROUP, chat_type="supergroup", mention=True
+        )
         msgs = await server.wait_sent(GROUP, 2)
         answer = msgs[1]
         assert "United beat City 3-1" in answer["html"]
@@ -110,13 +114,22 @@ async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> Non
         assert answer["reply_to_message"]["message_id"] == question["message"]["message_id"]
 
         bot_msg = server.messages[(GROUP, answer["message_id"])]
-        server.message("how many people were killed in Riverton?", user_id=USER + 1, chat_id=GROUP,
-                       chat_type="supergroup", reply_to=bot_msg)
+        server.message(
+            "how many people were killed in Riverton?",
+            user_id=USER + 1,
+            chat_id=GROUP,
+            chat_type="supergroup",
+            reply_to=bot_msg,
+        )
         msgs = await server.wait_sent(GROUP, 3)
         assert "42 people were killed" in msgs[2]["html"]
 
-        server.message(f"/ask@{BOT_USERNAME} who won re-election in Lakeside?", user_id=USER, chat_id=GROUP,
-                       chat_type="supergroup")
+        server.message(
+            f"/ask@{BOT_USERNAME} who won re-election in Lakeside?",
+            user_id=USER,
+            chat_id=GROUP,
+            chat_type="supergroup",
+        )
         msgs = await server.wait_sent(GROUP, 4)
         assert "Jane Holm" in msgs[3]["html"]
 
@@ -133,8 +146,9 @@ async def test_commands(answerer: Answerer) -> None:
         names = [c["command"] for c in server.commands]
         assert {"start", "help", "ask", "latest", "about"} <= set(names)
         # admins get their commands in their own chat scope
-        scoped = [c for c in server.calls_of("setMyCommands")
-                  if c.params.get("scope", {}).get("type") == "chat"]
+        scoped = [
+            c for c in server.calls_of("setMyCommands") if c.params.get("scope", {}).get("type") == "chat"
+        ]
         assert scoped and {"stats", "reload"} <= {c["command"] for c in scoped[0].params["commands"]}
 
         server.message("/start", user_id=USER)
@@ -223,8 +237,9 @@ async def test_follow_up_uses_history(answerer: Answerer) -> None:
 class SpyAnswerer:
     """Wraps the real answerer, counting questions (and optionally failing or stalling)."""
 
-    def __init__(self, inner: Answerer, fail_on: str | None = None, slow_on: str | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, inner: Answerer, fail_on: str | None = None, slow_on: str | None = None, delay: float = 0.0
+    ) -> None:
         self.inner = inner
         self.asked: list[str] = []
         self.histories: list[Any] = []
@@ -259,7 +274,8 @@ class SpyAnswerer:
 async def test_unauthorized_user_gets_one_refusal(answerer: Answerer) -> None:
     spy = SpyAnswerer(answerer)
     async with bot_running(spy, allowed_user_ids=frozenset({USER}), allowed_chat_ids=frozenset({GROUP})) as (
-        server, _
+        server,
+        _,
     ):
         stranger = 666
         server.message("How many people were killed in the Riverton floods?", user_id=stranger)
@@ -272,15 +288,17 @@ async def test_unauthorized_user_gets_one_refusal(answerer: Answerer) -> None:
         assert spy.asked == []
         # allowed: the listed user, and anyone in the listed group
         server.message("who won the cup final?", user_id=USER)
-        server.message("who won the cup final?", user_id=stranger, chat_id=GROUP, chat_type="group",
-                       mention=True)
+        server.message(
+            "who won the cup final?", user_id=stranger, chat_id=GROUP, chat_type="group", mention=True
+        )
         await server.wait_sent(USER)
         await server.wait_sent(GROUP)
         # a stranger pressing a button under an allowed answer is refused too
         answer = server.sent_to(USER)[0]
         n = len(server.callback_answers)
-        server.callback(server.messages[(USER, answer["message_id"])], button(answer, "More"),
-                        user_id=stranger)
+        server.callback(
+            server.messages[(USER, answer["message_id"])], button(answer, "More"), user_id=stranger
+        )
         await server.wait_for(lambda: len(server.callback_answers) > n)
         assert server.callback_answers[-1]["text"] == REFUSAL_TEXT
         assert not server.edits
@@ -439,9 +457,14 @@ async def test_webhook_checks_secret_token(answerer: Answerer, unused_tcp_port: 
     async with FakeBotApi() as server:
         from fake_bot_api.harness import bot_settings
 
-        settings = bot_settings(server, mode="webhook", webhook_url="https://bot.example/hook/abc",
-                                webhook_secret_token="s3cret-Token", webhook_listen="127.0.0.1",
-                                webhook_port=unused_tcp_port)
+        settings = bot_settings(
+            server,
+            mode="webhook",
+            webhook_url="https://bot.example/hook/abc",
+            webhook_secret_token="s3cret-Token",
+            webhook_listen="127.0.0.1",
+            webhook_port=unused_tcp_port,
+        )
         app = build_application(settings, answerer)
         await app.initialize()
         await app.start()
@@ -450,9 +473,16 @@ async def test_webhook_checks_secret_token(answerer: Answerer, unused_tcp_port: 
         try:
             assert server.webhook["url"] == "https://bot.example/hook/abc"
             assert server.webhook["secret_token"] == "s3cret-Token"
-            update = {"update_id": 1, "message": {
-                "message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"},
-                "from": {"id": USER, "is_bot": False, "first_name": "A"}, "text": "who won the cup final?"}}
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": USER, "type": "private"},
+                    "from": {"id": USER, "is_bot": False, "first_name": "A"},
+                    "text": "who won the cup final?",
+                },
+            }
             url = f"http://127.0.0.1:{unused_tcp_port}/hook/abc"
             header = "X-Telegram-Bot-Api-Secret-Token"
             async with httpx.AsyncClient() as client:
@@ -487,8 +517,9 @@ async def test_hot_reload_after_index_add_in_another_process(tmp_path: Path) -> 
 
         env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "NEWSBOT_INDEX_DIR": str(index_dir)}
         cmd = [str(Path(sys.executable).parent / "newsbot"), "index", "add", str(new_file)]
-        proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
-                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         done = asyncio.ensure_future(proc.communicate())
         # Keep asking while the other process writes: every answer comes from a complete version.
         chatter = 0
@@ -544,12 +575,18 @@ async def test_newsbot_bot_command_end_to_end(tmp_path: Path, index_dir: Path) -
     import signal
 
     async with FakeBotApi() as server:
-        env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "TELEGRAM_API_BASE_URL": server.base_url,
-               "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_HEARTBEAT_FILE": str(tmp_path / "hb"),
-               "TELEGRAM_LOG_LEVEL": "DEBUG"}
+        env = {
+            **os.environ,
+            "NEWSBOT_MODEL": "hashing-test",
+            "TELEGRAM_API_BASE_URL": server.base_url,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_HEARTBEAT_FILE": str(tmp_path / "hb"),
+            "TELEGRAM_LOG_LEVEL": "DEBUG",
+        }
         cmd = [str(Path(sys.executable).parent / "newsbot"), "bot", "--index", str(index_dir)]
-        proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
-                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             await server.wait_for(lambda: server.calls_of("getUpdates"), timeout=60)
             server.message("who won the cup final?", user_id=USER)
@@ -565,10 +602,12 @@ async def test_newsbot_bot_command_end_to_end(tmp_path: Path, index_dir: Path) -
         assert "Application started" in log
 
         env["TELEGRAM_BOT_TOKEN"] = "7000002:another-bots-token-not-this-one"
-        proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=tmp_path,
-                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 2
         assert err.decode().strip().splitlines()[-1] == (
-            "config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)")
+            "config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)"
+        )
         assert "another-bots-token" not in err.decode()
