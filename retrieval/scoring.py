@@ -18,7 +18,7 @@ from datetime import datetime
 
 import numpy as np
 
-from retrieval.query import AnswerType, QueryInfo, numbers_in, term_bigrams, term_set
+from retrieval.query import STOPWORDS, AnswerType, QueryInfo, numbers_in, term_bigrams, term_set, tokens
 
 #: Feature names, in column order. Keep in sync with ``WEIGHTS``.
 FEATURES: tuple[str, ...] = (
@@ -203,7 +203,10 @@ _VAGUE_NUMBER = re.compile(
     r"\b(?:hundreds|thousands|millions|billions|dozens)\b",
     re.I,
 )
-_CAPS_SEQ = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’\-]+(?:\s+[A-Z][a-zA-Z'’\-]+)*")
+_CAPS_RUN = re.compile(r"\b[A-Z][a-zA-Z'’\-]+(?:\s+[A-Z][a-zA-Z'’\-]+)*")
+#: Characters after which a capitalised word may only be capitalised because a sentence (or a
+#: quotation) starts there.
+_SENTENCE_START_AFTER = frozenset(".!?:;\"“‘'(")
 _NEGATION = re.compile(r"\b(not|never|no|none|nobody|nothing|neither|nor|without|cannot)\b|n['’]t\b", re.I)
 _PLACE_PREP = re.compile(r"\b(in|at|from|near|to|across|outside|inside)\s+(the\s+)?[A-Z][a-zA-Z\-]+")
 
@@ -235,14 +238,36 @@ def _has_type(kind: AnswerType, text: str, question_numbers: set[str], question_
             m.group(0).split()[-1].lower() not in question_lower for m in _PLACE_PREP.finditer(text)
         ):
             return True
-        for m in _CAPS_SEQ.finditer(text):
-            word = m.group(0)
-            first = word.split()[0].lower()
-            if first in _MONTH_SET or first in ("the", "a", "an", "i"):
+        return _has_new_name(text, question_lower)
+    return False
+
+
+def _name_word(word: str) -> str:
+    word = word.lower().replace("’", "'")
+    return word[:-2] if word.endswith("'s") else word
+
+
+def _has_new_name(text: str, question_lower: str) -> bool:
+    """Whether ``text`` names someone or something the question does not.
+
+    A name is a run of capitalised words. At a sentence's start a capital proves nothing, so a
+    lone word there ("Police said") is not a name, a leading function word is dropped ("The
+    Arvenia Summit") and two capitalised words count ("Jack Law, chief executive of ...").
+    A run sharing a word with the question is the question's own subject ("Donald Young's
+    first appearance", "the San Jose Open"), not an answer to "who".
+    """
+    asked = {_name_word(w) for w in tokens(question_lower)}
+    for m in _CAPS_RUN.finditer(text):
+        words = m.group(0).split()
+        before = text[: m.start()].rstrip()
+        if not before or before[-1] in _SENTENCE_START_AFTER:
+            if words[0].lower() in STOPWORDS:
+                words = words[1:]
+            elif len(words) < 2:
                 continue
-            if word.lower() not in question_lower:
-                return True
-        return False
+        words = [w for w in words if w.lower() not in _MONTH_SET and w.lower() not in STOPWORDS]
+        if words and not any(_name_word(w) in asked for w in words):
+            return True
     return False
 
 
