@@ -178,3 +178,11 @@ def test_expand_for_search_adds_one_form_per_group() -> None:
     assert expand_for_search("How many people died?") == "How many people died? death"
     assert expand_for_search("How many deaths?") == "How many deaths? die"
     assert expand_for_search("Who scored the goal?") == "Who scored the goal?"
+
+
+def test_hyphenated_and_possessive_names_split_like_index_terms() -> None:
+    from retrieval.query import capitalised_terms, content_terms
+
+    names = capitalised_terms("How many civilians died in Nagorno-Karabakh and Azerbaijan's north?")
+    assert {"nagorno", "karabakh", "azerbaijan"} <= set(names)
+    assert set(names) <= set(content_terms("Nagorno-Karabakh Azerbaijan"))

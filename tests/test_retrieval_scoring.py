@@ -182,3 +182,61 @@ def test_article_lead_gives_context() -> None:
     assert feat(s, 0, "lex_ctx") > feat(s, 1, "lex_ctx")
     assert feat(s, 0, "names") == 1.0 and feat(s, 1, "names") == 0.0
     assert feat(s, 0, "lex") == feat(s, 1, "lex")
+
+
+def test_who_question_ignores_the_questions_own_names_and_sentence_start_capitals() -> None:
+    cands = [
+        cand(0, "Fifteen-year-old Donald Young went out in round one of the San Jose Open."),
+        cand(1, "Young was beaten by fellow American Robby Ginepri in straight sets."),
+        cand(2, "Jack Law, chief executive of the charity, said the remark was ill-advised."),
+        cand(3, "Police said the teenager was impressive."),
+    ]
+    s = run("Who knocked Donald Young out of the San Jose Open?", cands)
+    assert feat(s, 0, "type_ok") == 0.0  # only the question's own names
+    assert feat(s, 1, "type_ok") == 1.0
+    assert feat(s, 2, "type_ok") == 1.0  # a two-word name may open the sentence
+    assert feat(s, 3, "type_ok") == 0.0  # a capital that only starts the sentence
+
+
+def test_term_found_nowhere_in_the_article_is_missing_from_the_article() -> None:
+    same = dict(article_id="flood", title="Floods in Riverton")
+    cands = [
+        cand(0, "At least 42 people were killed in the floods.", **same),
+        cand(1, "The dam upstream burst on Monday night.", **same),
+        cand(2, "The volcano erupted near the bay.", article_id="volcano", title="Kestrel Bay"),
+    ]
+    s = run("How many people died when the dam burst in Riverton?", cands)
+    # "dam" and "burst" are in another sentence of the same article: not missing from it
+    assert feat(s, 0, "missing_article") == 0.0
+    assert feat(s, 2, "missing_article") > 0.8
+
+
+def test_question_names_are_found_anywhere_in_the_article() -> None:
+    same = dict(article_id="k", title="Turkey backs Azerbaijan")
+    cands = [
+        cand(0, "Fighting broke out in Nagorno-Karabakh on 27 September.", **same),
+        cand(1, "The toll includes 46 civilians.", **same),
+    ]
+    s = run("How many civilians have been killed in Nagorno-Karabakh?", cands)
+    assert feat(s, 1, "names") == 1.0  # the story's subject is named in the article, not beside the toll
+
+
+def test_negated_question_against_a_plain_sentence() -> None:
+    cands = [cand(0, "Upper bounds are usually stated using big O notation.")]
+    negated = run("What is not usually stated using big O notation?", cands)
+    plain = run("What is usually stated using big O notation?", cands)
+    assert feat(negated, 0, "negation") == 1.0 and feat(plain, 0, "negation") == 0.0
+    assert scoring.confidence(negated) < scoring.confidence(plain)
+
+
+def test_question_number_missing_from_the_article_lowers_confidence() -> None:
+    cands = [cand(0, "In 2009 the project was awarded a $100,000 prize for the discovery.")]
+    wrong_year = run("What prize was the project awarded in 2008?", cands)
+    right_year = run("What prize was the project awarded in 2009?", cands)
+    assert feat(wrong_year, 0, "missing_number") == 1.0 and feat(right_year, 0, "missing_number") == 0.0
+    assert scoring.confidence(wrong_year) < scoring.confidence(right_year)
+
+
+def test_calibration_inputs_line_up_with_their_weights() -> None:
+    s = run("How many people died?", [cand(0, "Officials said 286 people died.")])
+    assert len(scoring.confidence_inputs(s)) == len(scoring.CONFIDENCE_INPUTS) == len(scoring.CALIBRATION) - 1
