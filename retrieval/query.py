@@ -222,6 +222,7 @@ STOPWORDS = frozenset(
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+_ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
 _CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z'’\-]+|\b[A-Z]{2,}\b")
 
 
@@ -359,7 +360,14 @@ def content_terms(text: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def _content_terms(text: str) -> tuple[str, ...]:
     # Cached: the same candidate sentences and titles come back question after question.
-    return tuple(dict.fromkeys(lemma(t) for t in tokenize(text) if t not in _STOP_STEMS))
+    terms = [lemma(t) for t in tokenize(text) if t not in _STOP_STEMS]
+    return tuple(dict.fromkeys(terms + _stopword_acronyms(text)))
+
+
+def _stopword_acronyms(text: str) -> list[str]:
+    """Acronyms that lower-case to a function word ("IT jobs", "the US economy", "WHO"): kept
+    upper-case as terms of their own, or the question's subject would vanish with "it"/"us"."""
+    return [m.group(0) for m in _ACRONYM.finditer(text) if m.group(0).lower() in STOPWORDS]
 
 
 def term_set(text: str) -> frozenset[str]:
@@ -393,6 +401,9 @@ def capitalised_terms(question: str) -> list[str]:
         low = w.lower().replace("’", "'")
         if low.endswith("'s"):
             low = low[:-2]
+        if w.isupper() and low in STOPWORDS:
+            out[w] = None  # "IT", "US": see _stopword_acronyms
+            continue
         if low in STOPWORDS or (first and low == first[0]):
             continue
         # The index tokenizer splits "Nagorno-Karabakh" and "O'Brien": so must names, or they

@@ -186,3 +186,11 @@ def test_hyphenated_and_possessive_names_split_like_index_terms() -> None:
     names = capitalised_terms("How many civilians died in Nagorno-Karabakh and Azerbaijan's north?")
     assert {"nagorno", "karabakh", "azerbaijan"} <= set(names)
     assert set(names) <= set(content_terms("Nagorno-Karabakh Azerbaijan"))
+
+
+def test_acronym_that_lowercases_to_a_function_word_stays_a_term() -> None:
+    from retrieval.query import content_terms, term_set
+
+    assert "IT" in content_terms("How many IT jobs will the Dutch bank cut?")
+    assert "IT" in term_set("The bank will cut 1,200 IT jobs.")
+    assert "IT" not in term_set("It will cut 1,200 jobs.")  # the pronoun is still a function word
