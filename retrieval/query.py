@@ -415,8 +415,10 @@ def capitalised_terms(question: str) -> list[str]:
 
 
 _NUMBER_Q = re.compile(
-    r"\b(how (many|much|old|long|far|big|tall|large|high|often)|what (percentage|percent|proportion|"
-    r"share|number|amount|sum|price|cost|fee|figure|rate|total|size|value)|"
+    r"\b(how (many|much|old|long|far|big|tall|large|high|often)|"
+    r"what (?:(?:is|was|are|were) )?(?:the )?(?:[a-z\-]+ )?(percentage|percent|proportion|"
+    r"share|number|amount|sum|price|cost|fee|figure|rate|total|size|value|score|scoreline|margin|"
+    r"majority|salary|budget|population|turnout)|"
     r"(death|casualty) toll|how much money)\b",
     re.I,
 )
@@ -426,9 +428,11 @@ _DATE_Q = re.compile(
     re.I,
 )
 _PERSON_Q = re.compile(
-    r"\b(who|whom|whose|which (person|man|woman|player|minister|official|leader|company|firm|team|club|"
-    r"party|band|group|film|book|newspaper|organisation|organization)|what (is|was|were|are) the names? of|"
-    r"what (company|firm|team|club|party|band|group|organisation|organization)|named what|called what)\b",
+    r"\b(who|whom|whose|which ([a-z]+ )?(person|man|woman|player|minister|official|leader|company|firm|"
+    r"team|club|party|band|group|film|book|newspaper|organisation|organization)|"
+    r"what (is|was|were|are) the names? of|"
+    r"what ([a-z]+ )?(company|firm|team|club|party|band|group|organisation|organization)|named what|"
+    r"called what)\b",
     re.I,
 )
 _PLACE_Q = re.compile(

@@ -36,6 +36,10 @@ KARABAKH = Turn(question="How many people died in the Karabakh fighting?", artic
         ("Who is the mayor of Ashbury?", AnswerType.PERSON),
         ("Where did the probe find ice?", AnswerType.PLACE),
         ("Which country hosted the talks?", AnswerType.PLACE),
+        ("What was the half-time score in Rome?", AnswerType.NUMBER),
+        ("What is the population of Ashbury?", AnswerType.NUMBER),
+        ("Which games company could the group buy?", AnswerType.PERSON),
+        ("What is the new name of the band?", AnswerType.OTHER),
         ("Why did shares rise?", AnswerType.OTHER),
     ],
 )
