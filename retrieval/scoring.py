@@ -15,17 +15,27 @@ import re
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
-from retrieval.query import STOPWORDS, AnswerType, QueryInfo, numbers_in, term_bigrams, term_set, tokens
+from retrieval.query import (
+    STOPWORDS,
+    AnswerType,
+    QueryInfo,
+    capitalised_terms,
+    numbers_in,
+    term_bigrams,
+    term_set,
+    tokens,
+)
 
 #: Feature names, in column order. Keep in sync with ``WEIGHTS``.
 FEATURES: tuple[str, ...] = (
     "dense",  # cosine(question, sentence)
     "dense_ctx",  # cosine(question, sentence + previous sentence), the context-aware view
     "lex",  # idf-weighted share of question terms found in the sentence
-    "lex_ctx",  # ... in the sentence, the previous sentence, the title (names: anywhere in the article)
+    "lex_ctx",  # ... in the sentence, the previous one, the title (names only: the article)
     "names",  # share of the question's names/numbers found in sentence/title/previous/article
     "passage",  # 1/sqrt(1+rank) of the best fused passage (chunk) holding the sentence
     "sent_rrf",  # reciprocal-rank fusion of the sentence's own dense and BM25 ranks (x60)
@@ -88,29 +98,29 @@ CONFIDENCE_INPUTS: tuple[str, ...] = ("top_logit", "margin", "top_share", *CONF_
 CALIBRATION: tuple[float, ...] = (
     0.0,  # top_logit
     0.0,  # margin
-    0.561,  # top_share
-    1.368,  # dense
-    1.253,  # dense_ctx
-    0.903,  # lex
+    0.556,  # top_share
+    1.369,  # dense
+    1.276,  # dense_ctx
+    0.972,  # lex
     0.0,  # lex_ctx
-    0.682,  # names
+    0.415,  # names
     0.0,  # passage
     0.0,  # sent_rrf
-    0.017,  # type_ok
-    -0.271,  # type_missing
-    0.138,  # novelty
+    0.014,  # type_ok
+    -0.268,  # type_missing
+    0.171,  # novelty
     0.0,  # restate
-    -0.055,  # short
-    -0.329,  # missing_rare
-    0.01,  # bigram
-    0.245,  # title
-    1.107,  # passage_cos
-    0.094,  # bm25
+    -0.174,  # short
+    -0.314,  # missing_rare
+    0.005,  # bigram
+    0.248,  # title
+    1.092,  # passage_cos
+    0.06,  # bm25
     0.0,  # dense_x_lex
     0.0,  # missing_article
-    -2.262,  # negation
-    -1.048,  # missing_number
-    -3.458,  # intercept
+    -2.219,  # negation
+    -1.244,  # missing_number
+    -3.248,  # intercept
 )
 
 
@@ -207,6 +217,8 @@ _CAPS_RUN = re.compile(r"\b[A-Z][a-zA-Z'’\-]+(?:\s+[A-Z][a-zA-Z'’\-]+)*")
 #: Characters after which a capitalised word may only be capitalised because a sentence (or a
 #: quotation) starts there.
 _SENTENCE_START_AFTER = frozenset(".!?:;\"“‘'(")
+#: How many sentences back a follow-up's name still gives a sentence its context.
+NAME_WINDOW = 4
 _NEGATION = re.compile(r"\b(not|never|no|none|nobody|nothing|neither|nor|without|cannot)\b|n['’]t\b", re.I)
 _PLACE_PREP = re.compile(r"\b(in|at|from|near|to|across|outside|inside)\s+(the\s+)?[A-Z][a-zA-Z\-]+")
 
@@ -271,6 +283,23 @@ def _has_new_name(text: str, question_lower: str) -> bool:
     return False
 
 
+def _names_written_in(terms: Sequence[str], cands: Sequence[Candidate]) -> frozenset[str]:
+    """The question's terms that the candidate articles write as names ("karabakh" typed in
+    lower case, as people do in chat): they then count as names, as if capitalised."""
+    wanted = set(terms)
+    found: set[str] = set()
+    for c in cands:
+        found |= wanted & _capitalised_in(c.text)
+        if found == wanted:
+            break
+    return frozenset(found)
+
+
+@lru_cache(maxsize=65536)
+def _capitalised_in(sentence: str) -> frozenset[str]:
+    return frozenset(capitalised_terms(sentence))
+
+
 def _weighted_share(terms: Sequence[str], present: Set[str], idf: Mapping[str, float]) -> float:
     if not terms:
         return 0.0
@@ -309,8 +338,8 @@ def features(
     q_terms = q.terms + [t for t in q.context_terms if t not in q.terms]
     q_term_set = set(q_terms)
     q_lower = q.text.lower()
-    q_names = frozenset(q.names)
-    n_names = len(q.names) + len(q.numbers)
+    q_names = frozenset(q.names) or _names_written_in(q.terms, cands)
+    n_names = len(q_names) + len(q.numbers)
     own_w = [(t, idf.get(t, 1.0)) for t in q.terms]
     own_total = sum(w for _, w in own_w) or 1.0
     ctx_w = [(t, idf.get(t, 1.0)) for t in q.context_terms]
@@ -327,15 +356,24 @@ def features(
         if q.numbers:
             nums = article_numbers.setdefault(c.article_id, numbers_in(c.title))
             nums |= numbers_in(f"{c.lead_text} {c.prev_text} {c.text}")
+    by_position = {(c.article_id, c.position): term_set(c.text) for c in cands}
     q_negated = bool(_NEGATION.search(q.text))
     rows: list[list[float]] = []
     for c in cands:
         s_terms = term_set(c.text)
         title_terms = term_set(c.title)
-        # The rest of the article lends only the question's names (the story's subject,
-        # "Karabakh", is named once in the lead and then implied), not its common words: those
-        # must be near the sentence to show it is the passage asked about.
-        ctx_terms = s_terms | term_set(c.prev_text) | title_terms | (article_terms[c.article_id] & q_names)
+        # The rest of the article lends only the question's names, not its common words (those
+        # must be near the sentence to show it is the passage asked about): the story's subject
+        # is named in the lead or a few sentences on, not again beside the toll ("Karabakh",
+        # "Mr Toshitsune"). A follow-up's new name is what is asked ("What about Ganja?"): only
+        # the lead and the few sentences before lend it; a detail named elsewhere must be in
+        # the sentence that answers.
+        if q.context_terms:
+            before = (by_position.get((c.article_id, c.position - k)) for k in range(2, NAME_WINDOW + 1))
+            named = term_set(c.lead_text).union(*(t for t in before if t))
+        else:
+            named = frozenset(article_terms[c.article_id])
+        ctx_terms = s_terms | term_set(c.prev_text) | title_terms | (named & q_names)
         lex = sum(w for t, w in own_w if t in s_terms) / own_total
         own_ctx = sum(w for t, w in own_w if t in ctx_terms) / own_total
         if ctx_w:
@@ -345,7 +383,7 @@ def features(
         else:
             lex_ctx = own_ctx
         if n_names:
-            hits = sum(1 for t in q.names if t in ctx_terms)
+            hits = sum(1 for t in q_names if t in ctx_terms)
             if q.numbers:
                 nums = numbers_in(" ".join((c.title, c.lead_text, c.prev_text, c.text)))
                 hits += sum(1 for x in q.numbers if x in nums)

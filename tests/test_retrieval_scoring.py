@@ -14,8 +14,8 @@ from retrieval.scoring import FEATURES, WEIGHTS, Candidate
 EMB = HashingEmbedder()
 
 
-def run(question: str, cands: list[Candidate]) -> scoring.Scored:
-    q = analyse(question)
+def run(question: str, cands: list[Candidate], context: str = "") -> scoring.Scored:
+    q = analyse(question, context)
     qvec = EMB.encode([question])[0]
     vecs = EMB.encode([c.text for c in cands])
     prev = EMB.encode([c.prev_text for c in cands])
@@ -211,14 +211,33 @@ def test_term_found_nowhere_in_the_article_is_missing_from_the_article() -> None
     assert feat(s, 2, "missing_article") > 0.8
 
 
-def test_question_names_are_found_anywhere_in_the_article() -> None:
+def test_names_anywhere_in_the_article_give_context_but_a_followups_new_name_does_not() -> None:
+    lead = "Fighting broke out in Nagorno-Karabakh on 27 September."
     same = dict(article_id="k", title="Turkey backs Azerbaijan")
     cands = [
-        cand(0, "Fighting broke out in Nagorno-Karabakh on 27 September.", **same),
-        cand(1, "The toll includes 46 civilians.", **same),
+        cand(0, lead, **same),
+        cand(1, "The toll includes 46 civilians.", lead_text=lead, **same),
+        cand(2, "Shelling hit the city of Ganja overnight.", **same),
+        cand(3, "Four people were injured.", lead_text=lead, **same),
     ]
     s = run("How many civilians have been killed in Nagorno-Karabakh?", cands)
-    assert feat(s, 1, "names") == 1.0  # the story's subject is named in the article, not beside the toll
+    assert feat(s, 1, "names") == 1.0  # the story's subject is named in the lead, not beside the toll
+    # "What about Ganja?" after a question on the fighting: Ganja is what is newly asked, so it
+    # must be in the sentence that answers, not somewhere else in the article
+    s = run("What about Ganja?", cands, context="How many people died in the Karabakh fighting?")
+    assert feat(s, 3, "names") == 0.0 and feat(s, 2, "names") == 1.0
+
+
+def test_lower_case_question_names_are_recognised_from_the_articles() -> None:
+    lead = "Fighting broke out in Nagorno-Karabakh on 27 September."
+    cands = [
+        cand(0, lead, article_id="k"),
+        cand(1, "The toll includes 46 civilians.", article_id="k", lead_text=lead),
+    ]
+    typed = run("how many civilians killed in nagorno karabakh", cands)
+    proper = run("How many civilians were killed in Nagorno-Karabakh?", cands)
+    assert feat(typed, 1, "lex_ctx") == feat(proper, 1, "lex_ctx")
+    assert feat(typed, 1, "names") == feat(proper, 1, "names") == 1.0
 
 
 def test_negated_question_against_a_plain_sentence() -> None:
