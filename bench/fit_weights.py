@@ -14,6 +14,9 @@
   ``scoring.confidence_inputs``, with positives = best sentence holds a gold answer (v1.1 and
   answerable v2.0) and negatives = wrong best sentence (v1.1, v2.0) or unanswerable (v2.0).
   v1.1 and v2.0 count equally, so neither dataset's base rate decides the threshold alone.
+* Also asks every 4th v1.1 question with its whole Wikipedia article left out of the search
+  (an uncovered question, which SQuAD v2.0 lacks: its unanswerable questions are about a
+  passage that is there) and reports how often the fitted model abstains on them.
 * Prints held-out hit@1 (v1.1, best sentence only) and the v2.0 abstention / false-abstention
   sweep for the current and the fitted parameters, and the new tuples. ``--write`` puts them
   into ``retrieval/scoring.py``; review the diff and rerun ``bench/retrieval_bench.py``.
@@ -68,6 +71,8 @@ class Sample:
     impossible: bool
     held_out: bool
     v2: bool
+    #: Asked with its whole Wikipedia article left out of the search: an uncovered question.
+    absent: bool = False
 
 
 def collect(answerer: Answerer, questions: list[dict], v2: bool) -> list[Sample]:  # type: ignore[type-arg]
@@ -87,6 +92,38 @@ def collect(answerer: Answerer, questions: list[dict], v2: bool) -> list[Sample]
         )
         if n and n % 2000 == 0:
             print(f"  {'v2.0' if v2 else 'v1.1'} {n}/{len(questions)} ({time.time() - t0:.0f} s)", flush=True)
+    return out
+
+
+def collect_absent(answerer: Answerer, questions: list[dict], every: int) -> list[Sample]:  # type: ignore[type-arg]
+    """Every ``every``-th v1.1 question asked with its Wikipedia article's passages left out of
+    the search: what a question about something the corpus does not cover looks like (SQuAD
+    v2.0's unanswerable questions are all about a passage that is there)."""
+    rows = answerer.reader._query("SELECT id, article_id FROM chunks")
+    srows = answerer.reader._query("SELECT id, article_id FROM sentences")
+
+    def by_topic(pairs: list[tuple[int, str]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        topics: dict[str, list[int]] = {}
+        for i, aid in pairs:
+            topics.setdefault(aid.rsplit("-", 1)[0], []).append(i)
+        return np.asarray([i for i, _ in pairs], dtype=np.int64), {
+            k: np.asarray(v) for k, v in topics.items()
+        }
+
+    all_chunks, chunks_of = by_topic(rows)
+    all_sents, sents_of = by_topic(srows)
+    order = list(dict.fromkeys(q["article"] for q in questions))
+    held = {a for i, a in enumerate(order) if i % 2 == 1}
+    out: list[Sample] = []
+    for q in questions[::every]:
+        topic = q["passage_id"].rsplit("-", 1)[0]
+        allowed = (
+            np.setdiff1d(all_chunks, chunks_of.get(topic, np.zeros(0, dtype=np.int64))),
+            np.setdiff1d(all_sents, sents_of.get(topic, np.zeros(0, dtype=np.int64))),
+        )
+        scored, _ = answerer.explain(q["question"], allowed=allowed)
+        labels = np.zeros(len(scored.candidates), dtype=bool)
+        out.append(Sample(scored.features, labels, scored, True, q["article"] in held, False, absent=True))
     return out
 
 
@@ -151,7 +188,10 @@ def calibration_rows(samples: list[Sample], weights: np.ndarray) -> tuple[np.nda
         if not sc.order:
             continue
         xs.append(scoring.confidence_inputs(sc))
-        ys.append(float(not s.impossible) if s.v2 else float(s.labels[sc.order[0]]))
+        if s.absent:
+            ys.append(0.0)
+        else:
+            ys.append(float(not s.impossible) if s.v2 else float(s.labels[sc.order[0]]))
     return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
 
 
@@ -191,11 +231,19 @@ def _sign_bound(name: str) -> tuple[float | None, float | None]:
     return (None, None)
 
 
-def fit_calibration(samples: list[Sample], weights: np.ndarray, v1_share: float) -> np.ndarray:
-    """Weighted logistic regression; v1.1 rows carry ``v1_share`` of the total weight."""
+def fit_calibration(
+    samples: list[Sample], weights: np.ndarray, v1_share: float, absent_share: float
+) -> np.ndarray:
+    """Weighted logistic regression: v1.1 rows (wrong best sentence) carry ``v1_share`` of the
+    total weight, uncovered questions ``absent_share``, v2.0 the rest."""
+    groups = (
+        ([s for s in samples if not s.v2 and not s.absent], v1_share),
+        ([s for s in samples if s.absent], absent_share),
+        ([s for s in samples if s.v2], 1.0 - v1_share - absent_share),
+    )
     parts = []
-    for v2, share in ((False, v1_share), (True, 1.0 - v1_share)):
-        x, y = calibration_rows([s for s in samples if s.v2 == v2], weights)
+    for members, share in groups:
+        x, y = calibration_rows(members, weights)
         parts.append((x, y, np.full(len(y), share / max(1, len(y)))))
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
@@ -233,8 +281,14 @@ def report(
     calibration: np.ndarray,
     threshold: float | None = None,
 ) -> None:
-    v1 = [s for s in samples if not s.v2]
+    v1 = [s for s in samples if not s.v2 and not s.absent]
     v2 = [s for s in samples if s.v2]
+    absent = [s for s in samples if s.absent]
+    if absent and threshold is not None:
+        xa, _ = calibration_rows(absent, weights)
+        conf_a = 1.0 / (1.0 + np.exp(-(np.hstack([xa, np.ones((len(xa), 1))]) @ calibration)))
+        rate = 100 * (conf_a < threshold).mean()
+        print(f"    uncovered (article left out), threshold {threshold:.2f}: abstention {rate:5.1f}%")
     hit = [bool(s.labels[rescore(s, weights).order[0]]) for s in v1 if len(s.labels)]
     line = f"{label}: v1.1 hit@1 (best sentence) {100 * np.mean(hit):5.1f}%" if hit else label
     print(line)
@@ -301,6 +355,14 @@ def main() -> None:
         default=0.25,
         help="share of the calibration's weight on v1.1 (wrong best sentence)",
     )
+    ap.add_argument(
+        "--absent-share",
+        type=float,
+        default=0.0,
+        help="share of the calibration's weight on uncovered questions (v1.1, article left out); "
+        "0: only measured (they are abstained on already, and weighting them costs v2.0 abstention)",
+    )
+    ap.add_argument("--absent-every", type=int, default=4, help="ask every Nth v1.1 question uncovered")
     args = ap.parse_args()
     if not (SHARED / "squad_v1.1_dev").is_dir():
         sys.exit(f"{SHARED} not found")
@@ -313,6 +375,9 @@ def main() -> None:
             answerer = Answerer(ensure_index(name, args.cache, embedder), embedder=embedder)
             print(f"collecting {name} ({len(questions)} questions) ...", flush=True)
             samples += collect(answerer, questions, v2)
+            if not v2:
+                print("collecting uncovered questions (article left out) ...", flush=True)
+                samples += collect_absent(answerer, questions, args.absent_every)
         if args.samples:
             with args.samples.open("wb") as fh:
                 pickle.dump((feature_code_digest(), samples), fh)
@@ -322,8 +387,12 @@ def main() -> None:
     current_c = np.asarray(scoring.CALIBRATION, dtype=np.float64)
     if len(current_c) == len(scoring.CONFIDENCE_INPUTS) + 1:
         report("current, held-out half", held, current_w, current_c)
-    weights = current_w if args.keep_weights else fit_weights([s for s in fit if not s.v2], current_w)
-    calibration = fit_calibration(fit, weights, args.v1_share)
+    weights = (
+        current_w
+        if args.keep_weights
+        else fit_weights([s for s in fit if not s.v2 and not s.absent], current_w)
+    )
+    calibration = fit_calibration(fit, weights, args.v1_share, args.absent_share)
     threshold = suggest_threshold(fit, weights, calibration)
     target = f"{100 * TARGET_FALSE_ABSTENTION:.0f}% false abstention"
     print(f"suggested confidence_threshold (fit half, {target}): {threshold}")

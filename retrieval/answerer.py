@@ -215,16 +215,23 @@ class Answerer:
         )
 
     def explain(
-        self, question: str, history: Sequence[Turn] | None = None, qvec: np.ndarray | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] | None = None,
+        qvec: np.ndarray | None = None,
+        allowed: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[scoring.Scored, Retrieval]:
         """The scored candidates behind an answer (no filters): for benchmarks and debugging.
 
         ``qvec``: the resolved question's vector when the caller encoded questions in bulk.
+        ``allowed``: the chunk and sentence ids searched (None: all), e.g. every article but
+        the one that answers, to see what an uncovered question looks like.
         """
         reader = self._reader
         res = resolve_followup(" ".join(question.split()), list(history) if history else None)
         q = res.query_info()
-        r = self.retrieve(res.resolved, reader=reader, qvec=qvec)
+        chunks, sents = allowed if allowed is not None else (None, None)
+        r = self.retrieve(res.resolved, chunks, sents, reader=reader, qvec=qvec)
         cands, vecs, prev_vecs, _, _ = self._candidates(reader, r, set(res.prefer_articles))
         idf = self._idf(reader, q.terms + q.context_terms)
         return scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf), r
@@ -334,9 +341,7 @@ class Answerer:
                 sent = found
                 prev = fetched.get((aid, pos - 1))
                 lead = " ".join(
-                    fetched[(aid, p)].text
-                    for p in range(min(pos - 1, LEAD_SENTENCES))
-                    if (aid, p) in fetched
+                    fetched[(aid, p)].text for p in range(min(pos - 1, LEAD_SENTENCES)) if (aid, p) in fetched
                 )
                 sent_by_id[sent.id] = sent
                 cands.append(
