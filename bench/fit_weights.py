@@ -232,7 +232,7 @@ def _sign_bound(name: str) -> tuple[float | None, float | None]:
 
 
 def fit_calibration(
-    samples: list[Sample], weights: np.ndarray, v1_share: float, absent_share: float
+    samples: list[Sample], weights: np.ndarray, v1_share: float, absent_share: float, signs: bool = True
 ) -> np.ndarray:
     """Weighted logistic regression: v1.1 rows (wrong best sentence) carry ``v1_share`` of the
     total weight, uncovered questions ``absent_share``, v2.0 the rest."""
@@ -265,7 +265,8 @@ def fit_calibration(
         g[:-1] += 2 * L2_CALIBRATION * w[:-1]
         return float(ll) + reg, g
 
-    bounds = [_sign_bound(name) for name in scoring.CONFIDENCE_INPUTS] + [(None, None)]
+    free: tuple[float | None, float | None] = (None, None)
+    bounds = [_sign_bound(name) if signs else free for name in scoring.CONFIDENCE_INPUTS] + [free]
     res = minimize(
         loss, np.zeros(xb.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 1000}
     )
@@ -362,6 +363,11 @@ def main() -> None:
         help="share of the calibration's weight on uncovered questions (v1.1, article left out); "
         "0: only measured (they are abstained on already, and weighting them costs v2.0 abstention)",
     )
+    ap.add_argument(
+        "--no-signs",
+        action="store_true",
+        help="fit the calibration without sign constraints (for comparison)",
+    )
     ap.add_argument("--absent-every", type=int, default=4, help="ask every Nth v1.1 question uncovered")
     args = ap.parse_args()
     if not (SHARED / "squad_v1.1_dev").is_dir():
@@ -392,7 +398,7 @@ def main() -> None:
         if args.keep_weights
         else fit_weights([s for s in fit if not s.v2 and not s.absent], current_w)
     )
-    calibration = fit_calibration(fit, weights, args.v1_share, args.absent_share)
+    calibration = fit_calibration(fit, weights, args.v1_share, args.absent_share, signs=not args.no_signs)
     threshold = suggest_threshold(fit, weights, calibration)
     target = f"{100 * TARGET_FALSE_ABSTENTION:.0f}% false abstention"
     print(f"suggested confidence_threshold (fit half, {target}): {threshold}")
