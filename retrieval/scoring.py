@@ -259,6 +259,12 @@ def _name_word(word: str) -> str:
     return word[:-2] if word.endswith("'s") else word
 
 
+@lru_cache(maxsize=1024)
+def _asked_words(question_lower: str) -> frozenset[str]:
+    """The question's words as names are compared (once per question, not per candidate)."""
+    return frozenset(_name_word(w) for w in tokens(question_lower))
+
+
 def _has_new_name(text: str, question_lower: str) -> bool:
     """Whether ``text`` names someone or something the question does not.
 
@@ -268,7 +274,7 @@ def _has_new_name(text: str, question_lower: str) -> bool:
     A run sharing a word with the question is the question's own subject ("Donald Young's
     first appearance", "the San Jose Open"), not an answer to "who".
     """
-    asked = {_name_word(w) for w in tokens(question_lower)}
+    asked = _asked_words(question_lower)
     for m in _CAPS_RUN.finditer(text):
         words = m.group(0).split()
         before = text[: m.start()].rstrip()
