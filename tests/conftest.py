@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from feed_server import FeedServer
 
 from index.embedding import HashingEmbedder
 from retrieval.settings import RetrievalSettings, load_retrieval_settings
@@ -48,6 +50,13 @@ HASHING_CONFIDENCE_THRESHOLD = 0.15
 def hashing_settings() -> RetrievalSettings:
     """Retrieval settings for answerers on the HashingEmbedder."""
     return load_retrieval_settings(confidence_threshold=HASHING_CONFIDENCE_THRESHOLD)
+
+
+@pytest.fixture
+def srv() -> Iterator[FeedServer]:
+    """A local feed and article server (tests/feed_server.py) for the live-feed tests."""
+    with FeedServer() as server:
+        yield server
 
 
 def shared_path(*parts: str) -> Path:

@@ -3,7 +3,6 @@ and ``iter_url_articles`` (what ``newsbot index add URL`` ingests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,6 @@ PARAS = [
     "Officials said more than two hundred homes were flooded and the main bridge was closed.",
     "Volunteers filled sandbags at the town hall while the army brought in pumps and boats.",
 ]
-
-
-@pytest.fixture
-def srv() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,6 @@ PARAS = [
     "No one was injured, but the {w} building will stay closed for repairs this month.",
 ]
 WORDS = ["north", "river", "market", "airport", "harbour"]
-
-
-@pytest.fixture
-def srv() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
 
 
 def serve(srv: FeedServer, n: int) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -41,12 +40,6 @@ def story(n: int, twist: str = "") -> tuple[str, list[str]]:
         f"Council members said the {t} project number {n} would cost more than expected{twist}.",
         f"Local shops near the {u} reported that visitors to the {t} doubled during the week.",
     ])
-
-
-@pytest.fixture
-def srv() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        yield server
 
 
 @pytest.fixture
