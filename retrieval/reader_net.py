@@ -1,0 +1,84 @@
+"""The reader's torch network and its weight files (imported only where torch is wanted)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import BertConfig, BertModel
+
+from index.embedding import resolve_model_path
+from index.settings import DEFAULT_MODEL
+from retrieval.reader import RECORD_FILE, WEIGHTS_FILE, EncodedPairs
+
+#: The packaged encoder's word-piece table: frozen in training, loaded from the package.
+SHARED_PARAMETER = "encoder.embeddings.word_embeddings.weight"
+
+
+class CrossEncoderNet(torch.nn.Module):
+    """A BERT-style encoder and a linear head on the [CLS] position: one logit per pair."""
+
+    def __init__(self, encoder: BertModel) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+        # Zero start: every pair begins at logit 0 (p = 0.5); training moves only the evidence.
+        torch.nn.init.zeros_(self.head.weight)
+        torch.nn.init.zeros_(self.head.bias)
+
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+        logits: torch.Tensor = self.head(out.last_hidden_state[:, 0]).squeeze(-1)
+        return logits
+
+
+def build_network(layers: int, base_model: str = DEFAULT_MODEL) -> CrossEncoderNet:
+    """The base model's first ``layers`` transformer layers with its pretrained weights."""
+    path = resolve_model_path(base_model)
+    config = BertConfig.from_pretrained(path)
+    config.num_hidden_layers = layers
+    encoder = BertModel.from_pretrained(path, config=config, add_pooling_layer=False)
+    return CrossEncoderNet(encoder)
+
+
+def to_tensors(enc: EncodedPairs) -> dict[str, torch.Tensor]:
+    return {
+        "input_ids": torch.from_numpy(enc.input_ids),
+        "token_type_ids": torch.from_numpy(enc.token_type_ids),
+        "attention_mask": torch.from_numpy(enc.attention_mask),
+    }
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_weights(net: torch.nn.Module, weights_dir: Path, record: dict[str, Any]) -> Path:
+    """Write what training changed (fp16, without the package's word embeddings) and the record
+    (training config, data hashes, the weights' own hash)."""
+    from safetensors.torch import save_file
+
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: v.detach().to("cpu").half().contiguous()
+        for k, v in net.state_dict().items()
+        if k != SHARED_PARAMETER
+    }
+    out = weights_dir / WEIGHTS_FILE
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, out)
+    full = {**record, "weights_sha256": file_sha256(out)}
+    text = json.dumps(full, indent=2, sort_keys=True) + "\n"
+    (weights_dir / RECORD_FILE).write_text(text, encoding="utf-8")
+    return out

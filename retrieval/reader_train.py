@@ -1,0 +1,257 @@
+"""Fine-tuning the reader (``retrieval/reader.py``) on groups of candidate sentences.
+
+Training data is JSONL, one question per line::
+
+    {"question": "Who chairs Ryanair?", "origin": "squad1",
+     "candidates": [{"sentence": "...", "title": "...", "previous": "...", "label": 1}, ...]}
+
+``label`` 1 marks a sentence that answers; a group with no such sentence is an unanswerable
+question. Candidates come hardest first (the sentences the pipeline wrongly ranks high), and
+each step takes the first ``group_size - 1`` of them with one answer, so the reader learns
+to tell the answer from its look-alikes.
+
+The loss is a softmax over each group's logits plus a fixed "none of these" logit of 0
+(target: the answer, or "none" for an unanswerable group), plus a per-pair binary
+cross-entropy: the logit then reads as the log-odds that the sentence answers, which the
+calibrated confidence uses. Seeded, bf16 autocast where the CPU has it, checkpointed every
+``save_every`` steps and resumed from the checkpoint when run again with the same config.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from index.errors import ConfigError
+from index.precision import Precision, resolve_precision
+from index.settings import DEFAULT_MODEL
+from retrieval.reader import InputLimits, ReaderPair, encode_pairs
+from retrieval.reader_net import SHARED_PARAMETER, build_network, file_sha256, save_weights, to_tensors
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides the trained weights (recorded beside them)."""
+
+    layers: int = 4
+    limits: dict[str, int] = field(default_factory=lambda: asdict(InputLimits()))
+    group_size: int = 8
+    groups_per_step: int = 4
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_share: float = 0.06
+    #: Weight of the per-pair binary cross-entropy next to the group softmax.
+    pointwise_weight: float = 0.5
+    seed: int = 13
+    precision: Precision = "auto"
+    base_model: str = DEFAULT_MODEL
+    save_every: int = 200
+    #: Stop (and still write the weights) after this many minutes; 0 means no limit.
+    max_minutes: float = 0.0
+
+
+@dataclass
+class Group:
+    question: str
+    pairs: list[ReaderPair]
+    labels: list[int]
+
+
+def load_groups(path: Path) -> list[Group]:
+    """Read training groups; a bad line is one ConfigError naming the file and line."""
+    out: list[Group] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                q = str(d["question"])
+                cands = d["candidates"]
+                pairs = [
+                    ReaderPair(q, str(c["sentence"]), str(c.get("title") or ""), str(c.get("previous") or ""))
+                    for c in cands
+                ]
+                labels = [int(bool(c.get("label"))) for c in cands]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}:{n}: not a training group ({exc})") from None
+            if pairs:
+                out.append(Group(q, pairs, labels))
+    return out
+
+
+def sample_group(g: Group, size: int, rng: random.Random) -> tuple[list[ReaderPair], list[int]]:
+    """One answer (if any) and the hardest negatives, ``size`` pairs at most; answer at index 0."""
+    pos = [i for i, lab in enumerate(g.labels) if lab]
+    neg = [i for i, lab in enumerate(g.labels) if not lab]
+    picked = ([rng.choice(pos)] if pos else []) + neg[: size - (1 if pos else 0)]
+    return [g.pairs[i] for i in picked], [g.labels[i] for i in picked]
+
+
+def group_loss(
+    logits: torch.Tensor, labels: torch.Tensor, answerable: bool, pointwise: float
+) -> torch.Tensor:
+    """Softmax over [none=0, logits] toward the answer (index 1) or none (0), plus BCE."""
+    z = torch.cat([logits.new_zeros(1), logits])
+    target = torch.tensor(1 if answerable else 0)
+    listwise = torch.nn.functional.cross_entropy(z[None, :], target[None])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+    return listwise + pointwise * bce
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(
+    groups: Sequence[Group],
+    config: TrainConfig,
+    work_dir: Path,
+    out_dir: Path,
+    data_hashes: dict[str, str],
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Fine-tune and write ``out_dir/reader.safetensors`` + ``reader.json``; returns the record."""
+    from transformers import AutoTokenizer
+
+    from index.embedding import resolve_model_path
+
+    _set_seed(config.seed)
+    precision = resolve_precision(config.precision)
+    limits = InputLimits(**config.limits)
+    tok: Any = AutoTokenizer.from_pretrained(resolve_model_path(config.base_model))
+    net = build_network(config.layers, config.base_model)
+    for name, p in net.named_parameters():
+        p.requires_grad = name != SHARED_PARAMETER
+    head = [p for n, p in net.named_parameters() if n.startswith("head.")]
+    body = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    opt = torch.optim.AdamW(
+        [
+            {"params": body, "lr": config.learning_rate},
+            {"params": head, "lr": config.head_learning_rate},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    order_rng = random.Random(config.seed)
+    n_groups = len(groups)
+    schedule: list[int] = []
+    while len(schedule) < int(config.epochs * n_groups):
+        perm = list(range(n_groups))
+        order_rng.shuffle(perm)
+        schedule += perm
+    schedule = schedule[: int(config.epochs * n_groups)]
+    total_steps = max(1, len(schedule) // config.groups_per_step)
+    warmup = max(1, int(config.warmup_share * total_steps))
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    start_step = 0
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = work_dir / CHECKPOINT
+    cfg_json = json.dumps(asdict(config), sort_keys=True)
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        if state.get("config") == cfg_json and state.get("data") == data_hashes:
+            net.load_state_dict(state["model"], strict=False)
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start_step = int(state["step"])
+            log(f"resumed at step {start_step}/{total_steps}")
+        else:
+            log("checkpoint is from another config or data: starting over")
+    net.train()
+    t0 = time.time()
+    running = 0.0
+    step = start_step
+    stopped_early = False
+    for step in range(start_step, total_steps):
+        if config.max_minutes and (time.time() - t0) / 60 > config.max_minutes:
+            stopped_early = True
+            break
+        # Per-step rng: a resumed run samples exactly what an uninterrupted one would.
+        rng = random.Random(config.seed * 1_000_003 + step)
+        batch = schedule[step * config.groups_per_step : (step + 1) * config.groups_per_step]
+        pairs: list[ReaderPair] = []
+        spans: list[tuple[int, int, bool]] = []
+        labels: list[int] = []
+        for gi in batch:
+            picked, lab = sample_group(groups[gi], config.group_size, rng)
+            spans.append((len(pairs), len(pairs) + len(picked), any(lab)))
+            pairs += picked
+            labels += lab
+        enc = to_tensors(encode_pairs(tok, pairs, limits))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = net(**enc).float()
+        lab_t = torch.tensor(labels)
+        loss = torch.stack(
+            [group_loss(logits[a:b], lab_t[a:b], ans, config.pointwise_weight) for a, b, ans in spans]
+        ).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([*body, *head], 1.0)
+        opt.step()
+        sched.step()
+        running = 0.98 * running + 0.02 * float(loss) if step > start_step else float(loss)
+        done = step + 1
+        if done % 50 == 0 or done == total_steps:
+            rate = (done - start_step) / max(1e-9, time.time() - t0)
+            eta = (total_steps - done) / max(1e-9, rate)
+            log(f"step {done}/{total_steps} loss {running:.4f} ({rate:.2f} steps/s, eta {eta / 60:.1f} min)")
+        if done % config.save_every == 0 and done < total_steps:
+            trainable = {k: v for k, v in net.state_dict().items() if k != SHARED_PARAMETER}
+            tmp = ckpt.with_name(ckpt.name + ".tmp")
+            torch.save(
+                {
+                    "config": cfg_json,
+                    "data": data_hashes,
+                    "model": trainable,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "step": done,
+                },
+                tmp,
+            )
+            tmp.replace(ckpt)
+    else:
+        step = total_steps
+    base_file = Path(resolve_model_path(config.base_model)) / "model.safetensors"
+    record: dict[str, Any] = {
+        "format": 1,
+        "base_model": config.base_model,
+        "base_model_sha256": file_sha256(base_file) if base_file.is_file() else None,
+        "layers": config.layers,
+        "limits": config.limits,
+        "config": asdict(config),
+        "precision_used": precision,
+        "data_sha256": data_hashes,
+        "groups": n_groups,
+        "steps": step,
+        "total_steps": total_steps,
+        "stopped_early": stopped_early,
+        "minutes": round((time.time() - t0) / 60, 2),
+        "final_loss": round(running, 5),
+    }
+    net.eval()
+    save_weights(net, out_dir, record)
+    if ckpt.exists() and not stopped_early:
+        ckpt.unlink()
+    log(f"wrote {out_dir} ({step}/{total_steps} steps, {record['minutes']} min)")
+    return record
