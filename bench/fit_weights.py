@@ -51,6 +51,7 @@ from index.settings import DEFAULT_MODEL  # noqa: E402
 from retrieval import scoring  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import contains_answer  # noqa: E402
+from retrieval.settings import load_retrieval_settings  # noqa: E402
 
 #: Features whose weight is set by hand (no signal in the fitting data).
 FIXED = {"preferred": 0.8}
@@ -378,7 +379,8 @@ def main() -> None:
         samples = []
         for name, v2 in (("squad_v1.1_dev", False), ("squad_v2.0_dev", True)):
             questions = load_jsonl(SHARED / name / "questions.jsonl")[: args.limit]
-            answerer = Answerer(ensure_index(name, args.cache, embedder), embedder=embedder)
+            linear = load_retrieval_settings(reader_candidates=0)  # what these weights score alone
+            answerer = Answerer(ensure_index(name, args.cache, embedder), settings=linear, embedder=embedder)
             print(f"collecting {name} ({len(questions)} questions) ...", flush=True)
             samples += collect(answerer, questions, v2)
             if not v2:
