@@ -22,8 +22,9 @@ from index.embedding import Embedder, load_embedder
 from index.errors import NewsbotError
 from index.lexical import tokenize
 from index.models import Article, Sentence
+from index.precision import resolve_precision
 from index.settings import load_index_settings
-from retrieval import scoring
+from retrieval import rerank, scoring
 from retrieval.fusion import ranks, rrf
 from retrieval.models import (
     Answer,
@@ -35,6 +36,7 @@ from retrieval.models import (
     Turn,
 )
 from retrieval.query import expand_for_search, merge_filters, parse_time_words, resolve_followup
+from retrieval.reader import Reader, ReaderPair
 from retrieval.settings import RetrievalSettings, load_retrieval_settings
 
 #: Sentences at the start of an article that give every later sentence its topic (the lead).
@@ -76,13 +78,22 @@ class Answerer:
         settings: RetrievalSettings | None = None,
         embedder: Embedder | None = None,
         reader: IndexReader | None = None,
+        answer_reader: Reader | None = None,
     ) -> None:
+        """``reader``: an open index (default: open ``index_dir``). ``answer_reader``: the
+        cross-encoder that reads the best candidates (default: the shipped one, unless
+        ``settings.reader_candidates`` is 0)."""
         self.index_dir = Path(index_dir)
         self.settings = settings or load_retrieval_settings()
+        isettings = load_index_settings()
         if embedder is None:
-            isettings = load_index_settings()
             embedder = load_embedder(isettings.model, isettings.torch_threads)
         self.embedder = embedder
+        if answer_reader is None and self.settings.reader_candidates > 0:
+            from retrieval.reader import load_reader
+
+            answer_reader = load_reader(resolve_precision(isettings.precision))
+        self.answer_reader = answer_reader
         self._lock = threading.Lock()
         self._reader: IndexReader = reader if reader is not None else self._open()
         self._idf_cache: dict[str, float] = {}
@@ -170,11 +181,14 @@ class Answerer:
         idf = self._idf(reader, q.terms + q.context_terms)
         recency = 0.5 if (words is not None and words.latest) else 0.05
         scored = scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf, recency=recency)
-        conf = scoring.confidence(scored)
+        r.timings["score_ms"] = (time.perf_counter() - t_score) * 1000
+        t_read = time.perf_counter()
+        scored = self.rerank(res.resolved, scored)
+        r.timings["reader_ms"] = (time.perf_counter() - t_read) * 1000
+        conf = rerank.answer_confidence(scored)
         answered = bool(scored.order) and conf >= s.confidence_threshold
         chosen = scoring.select(scored, s.max_sentences, s.max_gap)
         alt = scoring.select(scored, s.max_alternatives, 1e9, skip=len(chosen)) if scored.order else []
-        r.timings["score_ms"] = (time.perf_counter() - t_score) * 1000
 
         def cite(i: int) -> AnswerSentence:
             c = scored.candidates[i]
@@ -235,6 +249,22 @@ class Answerer:
         cands, vecs, prev_vecs, _, _ = self._candidates(reader, r, set(res.prefer_articles))
         idf = self._idf(reader, q.terms + q.context_terms)
         return scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf), r
+
+    def read(self, question: str, scored: scoring.Scored, n: int) -> np.ndarray:
+        """The reader's logits for the best ``n`` candidates of ``scored`` (in its order)."""
+        if self.answer_reader is None or n <= 0:
+            return np.zeros(0, dtype=np.float32)
+        pairs = [
+            ReaderPair(question, c.text, c.title, c.prev_text)
+            for c in (scored.candidates[i] for i in scored.order[:n])
+        ]
+        return self.answer_reader.score(pairs)
+
+    def rerank(self, question: str, scored: scoring.Scored) -> scoring.Scored:
+        """``scored`` reranked by the reader (unchanged when there is no reader)."""
+        if self.answer_reader is None or not scored.order:
+            return scored
+        return rerank.rerank(scored, self.read(question, scored, self.settings.reader_candidates))
 
     # -- the steps -------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class EvalReport(BaseModel):
     hit_at_3: float
     cite_at_1: float = Field(description="first sentence holds a gold answer and is from the gold article")
     answered_hit_at_1: float = Field(description="hit@1 counting an abstention as a miss")
+    answered_hit_at_3: float = Field(default=0.0, description="hit@3 counting an abstention as a miss")
     abstention: float | None = Field(description="share of unanswerable questions answered 'I don't know'")
     false_abstention: float | None = Field(description="share of answerable questions not answered")
     latency_p50_ms: float
@@ -115,7 +116,8 @@ class EvalReport(BaseModel):
             f"hit@1                {pct(self.hit_at_1)}",
             f"hit@3                {pct(self.hit_at_3)}",
             f"cite@1               {pct(self.cite_at_1)}",
-            f"answered hit@1       {pct(self.answered_hit_at_1)}",
+            f"answered hit@1       {pct(self.answered_hit_at_1)}  (an 'I don't know' counts as a miss)",
+            f"answered hit@3       {pct(self.answered_hit_at_3)}",
             f"abstention           {pct(self.abstention)}  (unanswerable answered 'I don't know')",
             f"false abstention     {pct(self.false_abstention)}  (answerable not answered)",
             f"latency p50 / p95    {self.latency_p50_ms:.1f} / {self.latency_p95_ms:.1f} ms",
@@ -131,7 +133,7 @@ def evaluate(
     ask: Callable[[str], Answer], items: list[QAItem], progress: Callable[[int], None] | None = None
 ) -> EvalReport:
     """Ask every question and score the answers."""
-    hits1 = hits3 = cites = ans_hits = 0
+    hits1 = hits3 = cites = ans_hits = ans_hits3 = 0
     abstained_unans = abstained_ans = 0
     n_ans = sum(1 for it in items if it.answerable)
     latencies: list[float] = []
@@ -153,6 +155,7 @@ def evaluate(
                 ans_hits += 1
         if any(flags):
             hits3 += 1
+            ans_hits3 += 1 if answer.answered else 0
         del i
     n_un = len(items) - n_ans
     lat = np.asarray(latencies or [0.0])
@@ -164,6 +167,7 @@ def evaluate(
         hit_at_3=hits3 / n_ans if n_ans else 0.0,
         cite_at_1=cites / n_ans if n_ans else 0.0,
         answered_hit_at_1=ans_hits / n_ans if n_ans else 0.0,
+        answered_hit_at_3=ans_hits3 / n_ans if n_ans else 0.0,
         abstention=abstained_unans / n_un if n_un else None,
         false_abstention=abstained_ans / n_ans if n_ans else None,
         latency_p50_ms=float(np.percentile(lat, 50)),

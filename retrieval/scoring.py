@@ -157,6 +157,10 @@ class Scored:
     logits: np.ndarray
     probs: np.ndarray
     order: list[int] = field(default_factory=list)
+    #: The reader's logit per candidate (NaN where it did not read); None: no reader ran.
+    reader: np.ndarray | None = None
+    #: The linear model's calibrated confidence, kept when the reader reranked (``rerank.py``).
+    linear_confidence: float = 0.0
 
 
 _MONTHS = [

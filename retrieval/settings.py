@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.settings import load_settings
+
+#: How many candidates the reader reads by default (chosen with bench/fit_reader.py's depth
+#: table and bench/latency_bench.py's reader stage).
+DEFAULT_READER_CANDIDATES = 8
 
 
 class RetrievalSettings(BaseSettings):
@@ -31,6 +36,9 @@ class RetrievalSettings(BaseSettings):
     #: Extra sentences (besides the first) must score within this many logits of the first
     #: one to be shown: a much weaker second sentence is noise, not an answer.
     max_gap: float = 3.0
+    #: Candidates (best first by the linear scorer) the reader reads with the question; 0 turns
+    #: the reader off (linear scoring and its own calibration only).
+    reader_candidates: int = Field(default=DEFAULT_READER_CANDIDATES, ge=0, le=64)
     #: Map "today", "this week", "latest"… in a question to a date filter.
     time_words: bool = True
 

@@ -10,13 +10,16 @@ import pytest
 from feed_server import FeedServer
 
 from index.embedding import HashingEmbedder
-from retrieval.settings import RetrievalSettings, load_retrieval_settings
+from retrieval.settings import DEFAULT_READER_CANDIDATES, RetrievalSettings, load_retrieval_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+#: Fast tests run the answerer without the trained reader (no torch, no weights); the tests
+#: of the reader itself and the real-model tests switch it on explicitly (``reader_settings``).
+os.environ.setdefault("NEWSBOT_READER_CANDIDATES", "0")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,7 +52,12 @@ HASHING_CONFIDENCE_THRESHOLD = 0.15
 @pytest.fixture(scope="session")
 def hashing_settings() -> RetrievalSettings:
     """Retrieval settings for answerers on the HashingEmbedder."""
-    return load_retrieval_settings(confidence_threshold=HASHING_CONFIDENCE_THRESHOLD)
+    return load_retrieval_settings(confidence_threshold=HASHING_CONFIDENCE_THRESHOLD, reader_candidates=0)
+
+
+def reader_settings(**overrides: object) -> RetrievalSettings:
+    """Retrieval settings with the shipped reader on at its default depth (real-model tests)."""
+    return load_retrieval_settings(reader_candidates=DEFAULT_READER_CANDIDATES, **overrides)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from index.embedding import HashingEmbedder
 from index.pipeline import build_index
 from index.settings import IndexSettings
 from retrieval.cli import DEMO_QUESTIONS, demo_article_files
+from retrieval.settings import DEFAULT_READER_CANDIDATES
 
 runner = CliRunner()
 
@@ -163,7 +164,9 @@ def test_demo_questions_cover_unanswerable() -> None:
 
 
 @pytest.mark.slow
-def test_demo_with_real_model(tmp_path: Path) -> None:
+def test_demo_with_real_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the demo as a user runs it: with the shipped reader
+    monkeypatch.setenv("NEWSBOT_READER_CANDIDATES", str(DEFAULT_READER_CANDIDATES))
     result = runner.invoke(app, ["demo", "--index", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "I don't know" in result.stdout

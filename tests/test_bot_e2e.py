@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import reader_settings
 from fake_bot_api.harness import ARTICLES, NEW_ARTICLE, bot_running, build_test_index, write_jsonl
 from fake_bot_api.server import BOT_USERNAME, TOKEN, FakeBotApi
 
@@ -554,7 +555,7 @@ async def test_real_model_end_to_end(tmp_path: Path) -> None:
 
     embedder = load_embedder("all-MiniLM-L6-v2")
     index_dir = build_test_index(tmp_path / "index", embedder, ARTICLES, model="all-MiniLM-L6-v2")
-    real = Answerer(index_dir, embedder=embedder)
+    real = Answerer(index_dir, settings=reader_settings(), embedder=embedder)
     async with bot_running(real) as (server, _):
         server.message("How many people died in the Riverton floods?", user_id=USER)
         [reply] = await server.wait_sent(USER, timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import reader_settings
 
 from retrieval.models import Turn
 
@@ -22,7 +23,7 @@ def answerer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     index_dir: Path = tmp_path_factory.mktemp("real") / "idx"
     embedder = load_embedder()
     build_index(demo_article_files(), IndexSettings(index_dir=index_dir), embedder, progress=False)
-    return Answerer(index_dir, embedder=embedder)
+    return Answerer(index_dir, settings=reader_settings(), embedder=embedder)
 
 
 def test_headline_context_with_real_model(answerer) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +77,7 @@ def conflict_answerer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore
     fixture = Path(__file__).parent / "fixtures" / "news" / "caucasus_desk.txt"
     sources = [*demo_article_files(), fixture]
     build_index(sources, IndexSettings(index_dir=index_dir), embedder, progress=False)
-    return Answerer(index_dir, embedder=embedder)
+    return Answerer(index_dir, settings=reader_settings(), embedder=embedder)
 
 
 def test_death_toll_found_through_lead_and_word_forms(conflict_answerer) -> None:  # type: ignore[no-untyped-def]
