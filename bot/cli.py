@@ -43,7 +43,7 @@ def bot_command(
 
     settings = load_bot_settings()
     from bot.app import configure_logging, run
-    from index.embedding import load_embedder
+    from index.embedding import load_embedder, threads_for
     from index.settings import load_index_settings
     from retrieval.answerer import Answerer
 
@@ -53,7 +53,7 @@ def bot_command(
     # Questions are short and answered in parallel threads (TELEGRAM_ANSWER_WORKERS): one
     # torch thread per encode. Two intra-op threads per question on a busy 2-core machine
     # made encoding 5-50x slower in the load bench. NEWSBOT_TORCH_THREADS > 0 overrides.
-    embedder = load_embedder(isettings.model, isettings.torch_threads or 1)
+    embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"))
     answerer = Answerer(index_dir, embedder=embedder)
     run(settings, answerer)
 

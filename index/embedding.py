@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,15 +42,33 @@ class Embedder(Protocol):
         ...
 
 
-def configure_torch_threads(threads: int) -> int:
-    """Pin torch's intra-op threads; returns the number used.
+#: What a command does with the model: answer short questions one at a time, or encode a corpus.
+Workload = Literal["interactive", "batch"]
 
-    Default is one per core, at most 2: oversubscribed torch threads turn a 10 ms query
-    encode into hundreds of ms when the machine is busy.
+
+def threads_for(setting: int, workload: Workload) -> int:
+    """Torch intra-op threads for a workload; ``setting`` > 0 (NEWSBOT_TORCH_THREADS) wins.
+
+    A question is too small to split: with 2 threads and one other busy process a 15 ms
+    encode took ~500 ms here, so interactive commands use 1. A corpus encode is large
+    batches, where every core helps.
     """
+    if setting > 0:
+        return setting
+    return 1 if workload == "interactive" else usable_cores()
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers narrow)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return max(1, len(affinity(0)) if affinity is not None else (os.cpu_count() or 1))
+
+
+def configure_torch_threads(threads: int) -> int:
+    """Pin torch's intra-op threads (0: the batch default, every core); returns the number used."""
     import torch
 
-    n = threads if threads > 0 else max(1, min(2, os.cpu_count() or 1))
+    n = threads_for(threads, "batch")
     torch.set_num_threads(n)
     return n
 

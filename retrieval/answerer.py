@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.embedding import Embedder, load_embedder
+from index.embedding import Embedder, load_embedder, threads_for
 from index.errors import NewsbotError
 from index.lexical import tokenize
 from index.models import Article, Sentence
@@ -87,7 +87,8 @@ class Answerer:
         self.settings = settings or load_retrieval_settings()
         isettings = load_index_settings()
         if embedder is None:
-            embedder = load_embedder(isettings.model, isettings.torch_threads)
+            # Answering is interactive: one short question at a time (threads_for says why).
+            embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"))
         self.embedder = embedder
         if answer_reader is None and self.settings.reader_candidates > 0:
             from retrieval.reader import load_reader

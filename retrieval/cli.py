@@ -242,7 +242,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Build an index from the sample articles shipped with newsbot and ask it a few questions."""
-        from index.embedding import load_embedder
+        from index.embedding import configure_torch_threads, load_embedder, threads_for
         from index.pipeline import build_index
         from index.settings import load_index_settings
         from retrieval.answerer import Answerer
@@ -253,6 +253,8 @@ def register(app: typer.Typer) -> None:
         embedder = load_embedder(isettings.model, isettings.torch_threads)
         report = build_index(files, isettings, embedder, progress=False)
         typer.echo(report.summary_line(), err=True)
+        # Built with every core; the questions that follow are interactive.
+        configure_torch_threads(threads_for(isettings.torch_threads, "interactive"))
         answerer = Answerer(index, embedder=embedder)
         history: list[Turn] = []
         for q in DEMO_QUESTIONS:
