@@ -19,19 +19,18 @@ sorts each list by length to minimise padding).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from index.embedding import Embedder
 from index.errors import IndexNotFoundError, IngestError
 from index.models import Article, ModelInfo
+from index.progress import Progress, open_progress
 from index.settings import IndexSettings
 from index.store import (
     IndexType,
@@ -133,8 +132,7 @@ class _Run:
         self.pending: list[_Prepared] = []
         self.pending_texts = 0
         self.encoded: set[str] = set()
-        self.bar: Any = None
-        self.chunks_done = 0
+        self.progress: Progress | None = None
         # Vectors from earlier versions; within this run ``encoded`` already catches repeats.
         self.may_reuse = embedder is not None and staged.has_vectors(embedder.info.name)
 
@@ -197,22 +195,8 @@ class _Run:
         self.staged.insert_articles([p.article for p in batch], self.now, [p.hashes for p in batch])
         self.staged.insert_sentences(sent_rows)
         self.staged.insert_chunks(chunk_rows)
-        if self.bar is not None:
-            self.chunks_done += n_chunk
-            self.bar.update(len(batch))
-            elapsed = max(1e-9, time.monotonic() - self.bar.start_t)
-            self.bar.set_postfix_str(f"{self.chunks_done / elapsed:.0f} chunks/s", refresh=False)
-
-
-def _open_bar(enabled: bool, total: int | None) -> Any:
-    """A tqdm bar on stderr, only for a person watching a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="art", desc="indexing", file=sys.stderr, dynamic_ncols=True)
-    bar.start_t = time.monotonic()
-    return bar
+        if self.progress is not None:
+            self.progress.advance(len(batch), len(missing))
 
 
 def _cutoff(now: datetime, max_age: timedelta | None) -> float | None:
@@ -229,6 +213,7 @@ def apply_changes(
     max_age: timedelta | None = None,
     index_type: str | None = None,
     progress: bool = False,
+    expected_total: int | None = None,
     lock_timeout: float = 3.0,
     require_articles: bool = False,
     sources_label: str = "input",
@@ -244,6 +229,8 @@ def apply_changes(
     incoming ones.  ``embedder`` may be None only when nothing is upserted.
     ``on_failure`` sees each failure line as it happens (the CLI prints it at once, so a long
     build shows a skipped file while still running); all of them are also in the report.
+    ``progress`` shows a bar (terminal) or log lines (elsewhere) out of ``expected_total``
+    articles when ``upserts`` cannot be counted itself.
     ``require_articles`` (build) raises IngestError naming ``sources_label`` when no article
     was found at all, leaving the current version alone.
     """
@@ -256,7 +243,8 @@ def apply_changes(
         staged = writer.stage(fresh_if_broken=replace_all)
         try:
             result = _apply(staged, upserts, removals, settings, embedder, report, replace_all,
-                            max_age, index_type, progress, require_articles, sources_label, now)
+                            max_age, index_type, progress, expected_total, require_articles,
+                            sources_label, now)
             if result is None:  # nothing changed: keep the current version
                 staged.discard()
                 report.version = staged.previous
@@ -301,6 +289,7 @@ def _apply(
     max_age: timedelta | None,
     index_type: str | None,
     progress: bool,
+    expected_total: int | None,
     require_articles: bool,
     sources_label: str,
     now: datetime,
@@ -320,8 +309,8 @@ def _apply(
     body_owner: dict[str, str] = {} if replace_all else {s.body_hash: aid for aid, s in states.items()}
     seen: set[str] = set()
     run = _Run(staged, embedder, settings, report, now)
-    total = len(upserts) if isinstance(upserts, Sequence) else None
-    run.bar = _open_bar(progress, total)
+    total = len(upserts) if isinstance(upserts, Sequence) else expected_total
+    run.progress = open_progress(progress, total)
     cutoff = _cutoff(now, max_age)
     found = 0
     try:
@@ -349,8 +338,8 @@ def _apply(
             if old is not None and old.revision_hash == rh:
                 report.unchanged += 1
                 body_owner[bh] = art.id
-                if run.bar is not None:
-                    run.bar.update(1)
+                if run.progress is not None:
+                    run.progress.advance(1, 0)
                 continue
             if embedder is None:
                 raise ValueError("apply_changes needs an embedder to add articles")
@@ -372,8 +361,8 @@ def _apply(
             body_owner[bh] = art.id
         run.flush()
     finally:
-        if run.bar is not None:
-            run.bar.close()
+        if run.progress is not None:
+            run.progress.close()
 
     if require_articles and found == 0:
         skipped = f" ({report.failed} input(s) skipped)" if report.failed else ""
@@ -425,6 +414,12 @@ def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[
     return iter_articles([str(s) for s in sources], settings)  # type: ignore[arg-type]
 
 
+def _expected(sources: Sequence[str | Path], settings: IndexSettings, progress: bool) -> int | None:
+    from index.ingest import count_articles
+
+    return count_articles([str(s) for s in sources], settings) if progress else None
+
+
 def _label(sources: Sequence[str | Path]) -> str:
     names = [str(s) for s in sources]
     return " ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
@@ -438,7 +433,8 @@ def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder
     Raises IngestError (and leaves the current version alone) when no article was found.
     """
     return apply_changes(_ingest(sources, settings), (), settings, embedder, replace_all=True,
-                         index_type=index_type, progress=progress, require_articles=True,
+                         index_type=index_type, progress=progress,
+                         expected_total=_expected(sources, settings, progress), require_articles=True,
                          sources_label=_label(sources), lock_timeout=lock_timeout, on_failure=on_failure)
 
 
@@ -447,7 +443,8 @@ def add_to_index(sources: Sequence[str | Path], settings: IndexSettings, embedde
                  on_failure: Callable[[str], None] | None = None) -> BuildReport:
     """Add or update the articles of ``sources``; everything already indexed stays."""
     return apply_changes(_ingest(sources, settings), (), settings, embedder, progress=progress,
-                         lock_timeout=lock_timeout, on_failure=on_failure)
+                         expected_total=_expected(sources, settings, progress), lock_timeout=lock_timeout,
+                         on_failure=on_failure)
 
 
 def remove_from_index(ids: Sequence[str], settings: IndexSettings, lock_timeout: float = 3.0,

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from index.errors import IngestError
 from index.ingest.dates import parse_date
-from index.ingest.files import FEED_SUFFIXES, SUPPORTED_SUFFIXES, iter_file, suffix_of, walk_folder
+from index.ingest.files import (
+    FEED_SUFFIXES,
+    JSONL_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    iter_file,
+    suffix_of,
+    walk_folder,
+)
 from index.ingest.html import parse_html
 from index.ingest.plaintext import parse_plaintext
 from index.ingest.records import record_to_article
@@ -21,6 +28,7 @@ from index.models import Article
 from index.settings import IndexSettings
 
 __all__ = [
+    "count_articles",
     "iter_articles",
     "parse_date",
     "parse_html",
@@ -59,3 +67,34 @@ def iter_articles(sources: Sequence[str], settings: IndexSettings) -> Iterator[A
             yield IngestError(source, f"unsupported file type {path.suffix or '(no extension)'!r}")
         else:
             yield from _iter_path(path, settings, source)
+
+
+def count_articles(sources: Sequence[str], settings: IndexSettings) -> int | None:
+    """How many articles ``iter_articles`` will yield, for a progress total; None when that
+    cannot be known without parsing (URLs, feeds, JSON documents).
+
+    A text or HTML file is one article, a JSONL file one per non-blank line. Unreadable files
+    count as one: ``iter_articles`` yields one error line for them.
+    """
+    total = 0
+    for source in sources:
+        if is_url(str(source)):
+            return None
+        path = Path(source).expanduser()
+        files = list(walk_folder(path)) if path.is_dir() else [path]
+        for file in files:
+            suffix = suffix_of(file)
+            if suffix in FEED_SUFFIXES or suffix == ".json":
+                return None
+            total += _jsonl_lines(file, settings.max_file_bytes) if suffix in JSONL_SUFFIXES else 1
+    return total
+
+
+def _jsonl_lines(path: Path, max_bytes: int) -> int:
+    try:
+        if not path.is_file() or path.stat().st_size > max_bytes:
+            return 1
+        with path.open("rb") as fh:
+            return max(1, sum(1 for line in fh if line.strip()))
+    except OSError:
+        return 1
