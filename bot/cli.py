@@ -53,7 +53,8 @@ def bot_command(
     # Questions are short and answered in parallel threads (TELEGRAM_ANSWER_WORKERS): one
     # torch thread per encode. Two intra-op threads per question on a busy 2-core machine
     # made encoding 5-50x slower in the load bench. NEWSBOT_TORCH_THREADS > 0 overrides.
-    embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"))
+    embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"),
+                              isettings.precision)
     answerer = Answerer(index_dir, embedder=embedder)
     run(settings, answerer)
 

@@ -76,7 +76,7 @@ def build_command(
 
     settings = load_index_settings(index_dir=index, model=model,
                                    index_type=index_type.value if index_type else None)
-    embedder = load_embedder(settings.model, settings.torch_threads)
+    embedder = load_embedder(settings.model, settings.torch_threads, settings.precision)
     _finish(build_index(sources, settings, embedder, progress=True,
                         index_type=index_type.value if index_type else None,
                         on_failure=_print_failure))
@@ -91,7 +91,7 @@ def add_command(sources: SourcesArgument, index: IndexOption = None, model: Mode
     from index.settings import load_index_settings
 
     settings = load_index_settings(index_dir=index, model=model)
-    embedder = load_embedder(settings.model, settings.torch_threads)
+    embedder = load_embedder(settings.model, settings.torch_threads, settings.precision)
     _finish(add_to_index(sources, settings, embedder, progress=True, on_failure=_print_failure))
 
 

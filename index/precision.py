@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 Precision = Literal["auto", "fp32", "bf16"]
+#: What a model call actually computes in, once ``auto`` is resolved.
+ComputePrecision = Literal["fp32", "bf16"]
 
 #: /proc/cpuinfo flags of CPUs that compute bf16 matrix products natively.
 BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
@@ -36,7 +38,7 @@ def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
     return bool(cpu_flags(cpuinfo) & BF16_CPU_FLAGS)
 
 
-def resolve_precision(setting: Precision, cpuinfo: str | None = None) -> Literal["fp32", "bf16"]:
+def resolve_precision(setting: Precision, cpuinfo: str | None = None) -> ComputePrecision:
     """``auto`` → bf16 where the CPU has it, else fp32; an explicit choice is kept."""
     if setting == "auto":
         return "bf16" if cpu_has_bf16(cpuinfo) else "fp32"

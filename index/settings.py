@@ -28,7 +28,7 @@ class IndexSettings(BaseSettings):
     #: answering questions, every core for encoding a corpus.
     torch_threads: int = 0
     #: Float precision of model calls: ``auto`` (bf16 where the CPU has AMX/AVX512-BF16, else
-    #: fp32), ``fp32`` or ``bf16``. Used by the answer reader.
+    #: fp32), ``fp32`` or ``bf16``. Used for batch encodes (indexing) and the answer reader.
     precision: Precision = "auto"
     #: ``auto`` picks exact search for small corpora and HNSW above ``approximate_above`` chunks.
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"

@@ -88,7 +88,8 @@ class Answerer:
         isettings = load_index_settings()
         if embedder is None:
             # Answering is interactive: one short question at a time (threads_for says why).
-            embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"))
+            embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"),
+                                  isettings.precision)
         self.embedder = embedder
         if answer_reader is None and self.settings.reader_candidates > 0:
             from retrieval.reader import load_reader

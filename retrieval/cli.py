@@ -250,7 +250,7 @@ def register(app: typer.Typer) -> None:
         isettings = load_index_settings(index_dir=index, model=model)
         files = demo_article_files()
         typer.echo(f"Indexing {len(files)} sample files into {index} ...", err=True)
-        embedder = load_embedder(isettings.model, isettings.torch_threads)
+        embedder = load_embedder(isettings.model, isettings.torch_threads, isettings.precision)
         report = build_index(files, isettings, embedder, progress=False)
         typer.echo(report.summary_line(), err=True)
         # Built with every core; the questions that follow are interactive.

@@ -37,7 +37,7 @@ def test_answerer_loads_its_model_with_one_thread(
                   HashingEmbedder(), replace_all=True)
     seen: list[int] = []
 
-    def fake_load(model: str, threads: int = 0) -> HashingEmbedder:
+    def fake_load(model: str, threads: int = 0, precision: str = "auto") -> HashingEmbedder:
         seen.append(threads)
         return HashingEmbedder()
 

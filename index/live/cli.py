@@ -56,5 +56,5 @@ def register_watch(index_app: typer.Typer) -> None:
         age = parse_duration(max_age, "--max-age") if max_age else None
         read_feeds_file(feeds)  # a missing feeds file is a setup error: report it before loading the model
         _configure_logging(verbose)
-        embedder = load_embedder(settings.model, settings.torch_threads)
+        embedder = load_embedder(settings.model, settings.torch_threads, settings.precision)
         watch(feeds, settings, embedder, interval, age, rounds, live=live)
