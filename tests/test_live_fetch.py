@@ -235,3 +235,16 @@ def test_dns_answer_that_changes_after_the_check_is_refused_at_connect(srv: Feed
             pytest.raises(FetchError, match="loopback"):
         fetcher.get(f"http://rebind.example:{port}/secret", trusted=False)
     assert srv.hits["/secret"] == 0
+
+
+def test_a_non_ascii_etag_is_not_echoed_and_never_crashes_the_next_fetch(srv: FeedServer,
+                                                                         live: LiveSettings) -> None:
+    latin = {"ETag": 'W/"\u00e9t\u00e9"', "Last-Modified": "lundi \u00e9t\u00e9"}
+    srv.route("/latin.xml", Route(body=b"<rss/>", validators=False, headers=latin))
+    url = srv.url("/latin.xml")
+    with Fetcher(live) as fetcher:
+        first = fetcher.get(url, trusted=True)
+        # what an older watch state may still hold: sent again, it must not crash the round
+        again = fetcher.get(url, trusted=True, etag='W/"\u00e9t\u00e9"', last_modified="l\u00e9 1")
+    assert first.status == 200 and first.etag is None and first.last_modified is None
+    assert again.status == 200 and again.content == b"<rss/>"

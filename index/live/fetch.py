@@ -333,6 +333,8 @@ class Fetcher:
         start_url = url
         seen: set[str] = set()
         headers = {"Accept": accept}
+        # Validators saved by an older version may hold bytes no request header can carry.
+        etag, last_modified = header_safe(etag), header_safe(last_modified)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -394,8 +396,20 @@ class Fetcher:
         return FetchResult(
             url=url, status=response.status_code, content=body,
             content_type=response.headers.get("content-type"),
-            etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+            etag=header_safe(response.headers.get("etag")),
+            last_modified=header_safe(response.headers.get("last-modified")),
         )
+
+
+def header_safe(value: str | None) -> str | None:
+    """``value`` if it can be sent back in a request header (printable ASCII), else None.
+
+    A server may send ``ETag: W/"été"`` in Latin-1; echoing it in ``If-None-Match`` cannot be
+    encoded, so such a validator is dropped and the next fetch is simply unconditional.
+    """
+    if value is None or not value.strip():
+        return None
+    return value if all(" " <= ch <= "~" for ch in value) else None
 
 
 def interleave_by_host(tasks: Iterable[T], url_of: Callable[[T], str | None]) -> list[T]:
