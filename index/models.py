@@ -33,6 +33,16 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_body(text).encode("utf-8")).hexdigest()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """``text`` with each unpaired UTF-16 surrogate (JSON ``"\\udc00"``, HTML ``&#xD83D;``)
+    replaced by U+FFFD: such a character cannot be written as UTF-8, so one of them would
+    otherwise fail the whole build when the text is hashed or stored."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 class Article(BaseModel):
     """One news article as indexed. ``body`` is the exact text sentence offsets point into."""
 
@@ -45,6 +55,11 @@ class Article(BaseModel):
     byline: str | None = None
     #: Where it came from (file path, ``file:line``, or URL), for reports; not part of identity.
     origin: str | None = None
+
+    @field_validator("id", "title", "body", "url", "source", "byline", "origin")
+    @classmethod
+    def _no_lone_surrogates(cls, value: str | None) -> str | None:
+        return replace_lone_surrogates(value) if value is not None else None
 
     @field_validator("date")
     @classmethod

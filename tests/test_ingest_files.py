@@ -37,6 +37,25 @@ def write_jsonl(path: Path, lines: list[str | bytes]) -> Path:
 # ---------------------------------------------------------------- JSON and JSONL
 
 
+def test_a_lone_surrogate_in_a_record_does_not_cost_the_build(tmp_path: Path) -> None:
+    from index.embedding import HashingEmbedder
+    from index.pipeline import build_index
+    from index.verify import verify_index
+
+    path = write_jsonl(tmp_path / "news.jsonl", [
+        '{"id": "s1", "title": "Odd \\ud83d title", "body": "a \\udc00 b. Two more words here."}',
+        json.dumps({"id": "s2", "title": "Budget passes", "body": BODY}),
+    ])
+    one = '{"id": "s3", "title": "J", "body": "Half \\ud800 an emoji. Still text."}'
+    (tmp_path / "one.json").write_text(one)
+    settings = IndexSettings(index_dir=tmp_path / "idx", model="hashing-test")
+    report = build_index([path, tmp_path / "one.json"], settings, HashingEmbedder(), progress=False)
+    assert report.articles == 3 and report.failed == 0
+    articles, _ = run(path)
+    assert articles[0].body == "a \ufffd b. Two more words here." and articles[0].title == "Odd \ufffd title"
+    assert verify_index(settings.index_dir).ok
+
+
 def test_jsonl_bad_lines_are_named_and_the_rest_is_ingested(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "news.jsonl", [
         json.dumps({"id": "a1", "title": "Budget passes", "body": BODY}),

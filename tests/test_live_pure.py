@@ -248,3 +248,16 @@ def test_fetch_order_alternates_hosts() -> None:
     urls = ["http://a.example/1", "http://a.example/2", "http://a.example/3", "http://b.example/1", None]
     assert interleave_by_host(urls, lambda u: u) == [
         "http://a.example/1", "http://b.example/1", None, "http://a.example/2", "http://a.example/3"]
+
+
+def test_a_surrogate_character_reference_costs_one_item_nothing_more() -> None:
+    data = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>G</title>'
+        b"<item><title>Half &#xD83D; an emoji &#55357;</title><link>https://g.example/a</link>"
+        b"<description>Broken &#xd83d; text. More text here.</description></item>"
+        b"<item><title>Good &#x1F600; one</title><link>https://g.example/b</link>"
+        b"<description>A good item body.</description></item></channel></rss>"
+    )
+    feed = parse_feed(data, "http://g.example/feed")
+    assert [i.title for i in feed.items] == ["Half \ufffd an emoji \ufffd", "Good \U0001F600 one"]
+    assert feed.items[0].text == "Broken \ufffd text. More text here."

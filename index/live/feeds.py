@@ -121,14 +121,32 @@ def _is_fatal(exc: BaseException | None) -> bool:
     return isinstance(exc, xml.sax.SAXException)
 
 
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_REPLACEMENT_REF = b"&#xFFFD;"
+
+
+def replace_surrogate_refs(content: bytes) -> bytes:
+    """Character references to UTF-16 surrogates (``&#xD83D;``, half an emoji) made U+FFFD.
+
+    No XML character can be a surrogate, and feedparser crashes on them; one such item
+    would otherwise cost the whole feed its good items.
+    """
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        code = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2))
+        return _REPLACEMENT_REF if 0xD800 <= code <= 0xDFFF else m.group(0)
+
+    return _CHAR_REF.sub(fix, content) if b"&#" in content else content
+
+
 def parse_feed(content: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
     """Parse feed bytes. Raises FetchError (one line naming ``url``) for HTML served as a feed,
     XML that is not well formed, or a document that is not RSS/Atom at all.
     """
     headers = {"content-type": content_type} if content_type else {}
     try:
-        parsed = feedparser.parse(bytes(content), response_headers=headers, sanitize_html=True,
-                                  resolve_relative_uris=True)
+        parsed = feedparser.parse(replace_surrogate_refs(bytes(content)), response_headers=headers,
+                                  sanitize_html=True, resolve_relative_uris=True)
     except Exception as crash:  # feedparser is lenient, but one odd document must not stop a round
         raise FetchError(url, f"unreadable feed ({type(crash).__name__}: {crash})") from None
     exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
