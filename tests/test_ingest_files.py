@@ -315,3 +315,18 @@ def test_bbc_corpus_ingests_completely() -> None:
     assert len(articles) == 2225
     assert len({a.id for a in articles}) == 2225
     assert all(a.title and a.body for a in articles)
+
+
+def test_deeply_nested_json_is_one_line_and_the_good_lines_still_count(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    path = write_jsonl(tmp_path / "deep.jsonl", [
+        json.dumps({"id": "d1", "title": "Budget passes", "body": BODY}),
+        deep,
+        json.dumps({"id": "d3", "title": "Still here", "body": BODY}),
+    ])
+    (tmp_path / "deep.json").write_text(deep)
+    articles, errors = run(path, tmp_path / "deep.json")
+    assert [a.id for a in articles] == ["d1", "d3"]
+    assert [(e.line, e.reason) for e in errors] == [
+        (2, "invalid JSON (nested too deeply)"), (None, "invalid JSON (nested too deeply)")
+    ]

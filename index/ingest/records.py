@@ -113,12 +113,17 @@ def record_to_article(record: Any, origin: str, line: int | None = None) -> Arti
     )
 
 
+NESTED_TOO_DEEPLY = "invalid JSON (nested too deeply)"
+
+
 def parse_jsonl_line(text: str, origin: str, line: int) -> Article:
     """One JSONL line; a malformed line raises IngestError naming the line and the JSON error."""
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IngestError(origin, f"invalid JSON ({exc.msg} at column {exc.colno})", line) from None
+    except RecursionError:  # json's parser recurses per level: ~100,000 "[" exhaust the stack
+        raise IngestError(origin, NESTED_TOO_DEEPLY, line) from None
     return record_to_article(record, origin, line)
 
 
@@ -146,6 +151,9 @@ def iter_json_document(text: str, origin: str) -> Iterator[Article | IngestError
             yield from iter_jsonl_text(text, origin)  # JSON Lines saved as .json
         else:
             yield IngestError(origin, f"invalid JSON ({exc.msg})", exc.lineno)
+        return
+    except RecursionError:
+        yield IngestError(origin, NESTED_TOO_DEEPLY)
         return
     if isinstance(doc, Mapping) and _body_field(doc) is None:
         inner = _first(doc, CONTAINER_FIELDS)
