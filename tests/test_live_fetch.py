@@ -204,7 +204,7 @@ def test_feed_file_and_article_url_sources(srv: FeedServer, live: LiveSettings, 
     arts, errors = split(list(iter_url_articles(page, settings(tmp_path), live)))
     assert [a.title for a in arts] == ["Flood closes bridge"] and not errors
     _, errors = split(list(iter_url_articles(str(tmp_path / "nope.xml"), settings(tmp_path), live)))
-    assert errors and "cannot read feed file" in errors[0]
+    assert errors and "unreadable file (No such file or directory)" in errors[0]
 
 
 @pytest.mark.parametrize(("charset", "header", "meta"), [
@@ -248,3 +248,17 @@ def test_a_non_ascii_etag_is_not_echoed_and_never_crashes_the_next_fetch(srv: Fe
         again = fetcher.get(url, trusted=True, etag='W/"\u00e9t\u00e9"', last_modified="l\u00e9 1")
     assert first.status == 200 and first.etag is None and first.last_modified is None
     assert again.status == 200 and again.content == b"<rss/>"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_feed_file_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, live: LiveSettings,
+                                                               kind: str) -> None:
+    import os
+
+    path = tmp_path / "f.xml"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block forever
+    else:
+        path.symlink_to("/dev/zero")  # reading it would never end
+    arts, errors = split(list(iter_url_articles(str(path), settings(tmp_path), live)))
+    assert arts == [] and errors == [f"ingest error: {path}: not a regular file"]

@@ -13,8 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from index.errors import FetchError, IngestError
+from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
-from index.live.fetch import Fetcher, FetchResult, megabytes, normalize_url, same_site
+from index.live.fetch import Fetcher, FetchResult, normalize_url, same_site
 from index.live.settings import LiveSettings, load_live_settings
 from index.models import Article
 from index.settings import IndexSettings
@@ -147,16 +148,9 @@ def iter_url_articles(source: str, settings: IndexSettings,
     live = live or load_live_settings()
     with Fetcher(live, allow_private=settings.allow_private_urls) as fetcher:
         if not is_url(source):
-            path = Path(source)
             try:
-                if path.stat().st_size > settings.max_file_bytes:
-                    yield IngestError(source, f"feed file larger than {megabytes(settings.max_file_bytes)}")
-                    return
-                data = path.read_bytes()
-            except OSError as exc:
-                yield IngestError(source, f"cannot read feed file: {exc.strerror or exc}")
-                return
-            try:
+                # the one bounded reader: a FIFO, a device or a symlink to /dev/zero is refused
+                data = read_limited(Path(source), source, settings.max_file_bytes)
                 feed = parse_feed(data, source)
             except IngestError as exc:
                 yield exc

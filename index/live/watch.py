@@ -28,6 +28,7 @@ from typing import Any
 
 from index.embedding import Embedder
 from index.errors import ConfigError, IngestError, ModelMismatchError, NewsbotError
+from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, parse_feed
 from index.live.fetch import Fetcher, interleave_by_host
 from index.live.settings import LiveSettings, load_live_settings
@@ -189,11 +190,11 @@ class _Round:
             path = Path(src)
             try:
                 stamp = f"{path.stat().st_mtime_ns}:{path.stat().st_size}"
-                if conditional and rec.last_modified == stamp:
-                    return None
-                data = path.read_bytes()
             except OSError as exc:
                 raise IngestError(src, f"cannot read feed file: {exc.strerror or exc}") from None
+            if conditional and rec.last_modified == stamp:
+                return None
+            data = read_limited(path, src, self.live.max_page_bytes)
             feed = parse_feed(data, src)
             rec.etag, rec.last_modified = None, stamp
             return feed
