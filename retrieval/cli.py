@@ -6,6 +6,7 @@ through ``report_errors``, so a bad index, setting or file is one stderr line, e
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from datetime import date
@@ -81,7 +82,7 @@ def format_answer(answer: Answer, width: int = 100) -> str:
                 lines.append(
                     f"  - {sug.title}" + (f" ({meta})" if meta else "") + (f" {sug.url}" if sug.url else "")
                 )
-        return "\n".join(lines)
+        return terminal_safe("\n".join(lines))
     numbering: dict[str, int] = {}
     for s in answer.sentences:
         numbering.setdefault(s.article_id, len(numbering) + 1)
@@ -98,7 +99,17 @@ def format_answer(answer: Answer, width: int = 100) -> str:
             cite += f" — {s.url}"
         lines.append(cite)
     lines.append(f"(confidence {answer.confidence:.2f})")
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
+
+
+#: C0 controls but tab and newline, DEL, and C1 controls: an article could otherwise set the
+#: terminal's title, move the cursor or hide text (``\x1b]0;...\x07``).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without the control characters a terminal would act on."""
+    return _CONTROL.sub("", text)
 
 
 def _answerer(index: Path | None, max_sentences: int | None = None) -> object:

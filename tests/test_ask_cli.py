@@ -172,3 +172,21 @@ def test_demo_with_real_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "I don't know" in result.stdout
     assert "£7.2m" in result.stdout
     assert "[1]" in result.stdout
+
+
+def test_readable_answers_never_pass_terminal_escapes_through(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_MODEL", "hashing-test")
+    src = tmp_path / "evil.jsonl"
+    record = {
+        "id": "evil-1", "title": "Harbour \x1b]0;pwned\x07Lights record", "source": "Screen\x9b31m Weekly",
+        "body": "Harbour Lights took \x1b[2J£7.2m in its first weekend. The film opened in 410 cinemas.",
+    }
+    src.write_text(json.dumps(record) + "\n")
+    idx = tmp_path / "idx"
+    build_index([src], IndexSettings(index_dir=idx, model="hashing-test"), HashingEmbedder(), progress=False)
+    result = runner.invoke(app, ["ask", "How much did Harbour Lights take in its first weekend?",
+                                 "--index", str(idx)])
+    assert result.exit_code == 0, result.output
+    assert "7.2m" in result.stdout and "Lights record" in result.stdout
+    assert not any(ch in result.stdout for ch in "\x1b\x07\x9b")
