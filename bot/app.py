@@ -175,6 +175,8 @@ def make_services(settings: BotSettings, answerer: Any) -> h.BotServices:
         executor=ThreadPoolExecutor(max_workers=settings.answer_workers, thread_name_prefix="answer"),
         history=ChatHistory[Turn](settings.history_turns, settings.history_max_age_seconds),
         limiter=SlidingWindowLimiter(settings.rate_limit_per_user, settings.rate_limit_window_seconds),
+        action_limiter=SlidingWindowLimiter(settings.rate_limit_per_user * h.ACTIONS_PER_QUESTION,
+                                            settings.rate_limit_window_seconds),
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import secrets
 import threading
 import time
@@ -19,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from telegram import (
     BotCommand,
@@ -38,7 +39,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import render
 from bot.history import ChatHistory
-from bot.ratelimit import SlidingWindowLimiter
+from bot.ratelimit import Decision, SlidingWindowLimiter
 from bot.settings import BotSettings
 from bot.stats import BotStats
 from index.errors import NewsbotError
@@ -75,6 +76,9 @@ REFUSAL_TEXT = "Sorry, this bot is private and is not open to you or this chat."
 ADMIN_ONLY_TEXT = "Sorry, that command is for the bot's admins."
 APOLOGY_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
 EXPIRED_TEXT = "This answer is too old to expand; please ask again."
+SLOW_DOWN_TEXT = "Slow down a little, please: try again in a minute."
+#: The budget for buttons and /latest, /about, per question allowed in the same window.
+ACTIONS_PER_QUESTION = 3
 
 
 @dataclass
@@ -141,6 +145,9 @@ class BotServices:
     executor: ThreadPoolExecutor
     history: ChatHistory[Turn]
     limiter: SlidingWindowLimiter
+    #: Everything else a user does (buttons, /latest, /about): cheaper than a question, so a
+    #: larger budget (``ACTIONS_PER_QUESTION``), but never unlimited.
+    action_limiter: SlidingWindowLimiter | None = None
     stats: BotStats = field(default_factory=BotStats)
     answers: AnswerStore = field(default_factory=AnswerStore)
     refused: BoundedSet = field(default_factory=BoundedSet)
@@ -398,6 +405,8 @@ async def cmd_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     message = update.effective_message
     if message is None:
         return
+    if not await _action_allowed(update, svc):
+        return
     n = 5
     if context.args and context.args[0].isdigit():
         n = max(1, min(20, int(context.args[0])))
@@ -410,8 +419,21 @@ async def cmd_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is None:
         return
+    if not await _action_allowed(update, svc):
+        return
     about = await svc.run(svc.answerer.reader.about)
     await send_html(message, render.render_about(about), quote=is_group(message))
+
+
+async def _action_allowed(update: Update, svc: BotServices) -> bool:
+    """Rate-limit a command; the refusal is said once per streak, like for questions."""
+    user = update.effective_user
+    decision = check_action(svc, user.id if user else None)
+    if decision.allowed:
+        return True
+    if decision.first_refusal and update.effective_message is not None:
+        await send_html(update.effective_message, render.esc(SLOW_DOWN_TEXT))
+    return False
 
 
 def admin_only(
@@ -459,24 +481,65 @@ async def cmd_unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 # --------------------------------------------------------------------------- buttons
 
 
+@dataclass(frozen=True)
+class ButtonPress:
+    """Parsed callback data: "More" (``m:<key>``) or "Source" number ``index`` (``s:<key>:<i>``)."""
+
+    kind: Literal["more", "source"]
+    key: str
+    index: int = 0
+
+
+#: Exactly what ``keyboard`` writes: an AnswerStore key, and for "Source" an ASCII number.
+_CALLBACK_DATA = re.compile(r"m:([A-Za-z0-9_-]{1,32})|s:([A-Za-z0-9_-]{1,32}):([0-9]{1,3})")
+
+
+def parse_callback_data(data: str) -> ButtonPress | None:
+    """The press ``data`` encodes, or None for anything ``keyboard`` never wrote (forged)."""
+    m = _CALLBACK_DATA.fullmatch(data)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return ButtonPress("more", m.group(1))
+    return ButtonPress("source", m.group(2), int(m.group(3)))
+
+
+def check_action(svc: BotServices, user_id: int | None) -> Decision:
+    """Count one non-question action against the user's budget."""
+    if svc.action_limiter is None or user_id is None:
+        return Decision(allowed=True)
+    decision = svc.action_limiter.check(user_id)
+    if not decision.allowed:
+        svc.stats.record_rate_limited()
+    return decision
+
+
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``m:<key>`` ("More") edits the answer; ``s:<key>:<i>`` ("Source") sends a passage."""
+    """``m:<key>`` ("More") edits the answer; ``s:<key>:<i>`` ("Source") sends a passage.
+
+    A press only works in the chat the answer was sent to: a key copied into another chat
+    is treated as unknown.
+    """
     query = update.callback_query
     if query is None or not query.data:
         return
     svc = services(context)
-    kind, _, rest = query.data.partition(":")
-    key, _, index = rest.partition(":")
-    state = svc.answers.get(key)
-    if state is None or not isinstance(query.message, Message):
+    press = parse_callback_data(query.data)
+    if press is None:
+        await query.answer()
+        return
+    if not check_action(svc, query.from_user.id if query.from_user else None).allowed:
+        await query.answer(SLOW_DOWN_TEXT)
+        return
+    state = svc.answers.get(press.key)
+    message = query.message
+    if state is None or not isinstance(message, Message) or message.chat_id != state.chat_id:
         await query.answer(EXPIRED_TEXT)
         return
-    if kind == "m":
-        await _more(query, key, state, svc)
-    elif kind == "s" and index.isdigit():
-        await _source(query, state, int(index), svc)
+    if press.kind == "more":
+        await _more(query, press.key, state, svc)
     else:
-        await query.answer()
+        await _source(query, state, press.index, svc)
 
 
 async def _more(query: CallbackQuery, key: str, state: AnswerState, svc: BotServices) -> None:

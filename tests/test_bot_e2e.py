@@ -612,3 +612,46 @@ async def test_newsbot_bot_command_end_to_end(tmp_path: Path, index_dir: Path) -
             "config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)"
         )
         assert "another-bots-token" not in err.decode()
+
+
+async def test_forged_and_foreign_button_data_reveal_nothing(answerer: Answerer) -> None:
+    other = USER + 7
+    async with bot_running(answerer) as (server, _):
+        server.message("How many people were killed in the Riverton floods?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        source = button(reply, "Source [1]")
+        key = source.split(":")[1]
+        server.message("who won the cup final?", user_id=other)
+        [theirs] = await server.wait_sent(other)
+        their_msg = server.messages[(other, theirs["message_id"])]
+        n = len(server.callback_answers)
+        # "²" passes str.isdigit() but is no number; a valid key pressed in another chat
+        server.callback(their_msg, f"s:{key}:\u00b2", user_id=other)
+        server.callback(their_msg, source, user_id=other)
+        await server.wait_for(lambda: len(server.callback_answers) >= n + 2)
+        await settle(server)
+        assert len(server.sent_to(other)) == 1, "no passage of another chat's answer was sent"
+        assert any("too old" in str(a.get("text")) for a in server.callback_answers[n:])
+        assert not any("went wrong" in str(a.get("text")) for a in server.callback_answers[n:])
+
+
+async def test_buttons_and_commands_are_rate_limited_too(answerer: Answerer) -> None:
+    async with bot_running(answerer, rate_limit_per_user=1, rate_limit_window_seconds=60) as (server, _):
+        server.message("How many people were killed in the Riverton floods?", user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        for _ in range(5):
+            server.message("/about", user_id=USER)
+        await server.wait_sent(USER, 5)
+        await settle(server)
+        replies = server.sent_to(USER)[1:]
+        # 1 question per minute allows 3 other actions; the refusal is said once
+        assert sum("Articles:" in m["text"] for m in replies) == 3
+        assert sum(m["text"].startswith("Slow down") for m in replies) == 1
+        n = len(server.callback_answers)
+        answer_msg = server.messages[(USER, reply["message_id"])]
+        for _ in range(3):
+            server.callback(answer_msg, button(reply, "Source [1]"), user_id=USER)
+        await server.wait_for(lambda: len(server.callback_answers) >= n + 3)
+        await settle(server)
+        assert len(server.sent_to(USER)) == 5, "no passage sent over the limit"
+        assert all("Slow down" in str(a.get("text")) for a in server.callback_answers[n:])

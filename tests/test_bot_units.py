@@ -369,3 +369,12 @@ def test_bot_command_stops_on_bad_settings_with_one_line(
                            env={"TELEGRAM_BOT_TOKEN": TOKEN, "NEWSBOT_MODEL": "hashing-test"})
     assert result.exit_code == 2 and result.output.startswith("index not found")
     assert TOKEN not in result.output
+
+
+def test_callback_data_is_parsed_strictly() -> None:
+    from bot.handlers import ButtonPress, parse_callback_data
+
+    assert parse_callback_data("m:abcDEF_-") == ButtonPress("more", "abcDEF_-")
+    assert parse_callback_data("s:abcDEF_-:2") == ButtonPress("source", "abcDEF_-", 2)
+    for forged in ("s:abc:\u00b2", "s:abc:", "s:abc:1:2", "x:abc", "m:", "m:a b", "s:abc:-1", "m:abc\n"):
+        assert parse_callback_data(forged) is None, forged
