@@ -19,8 +19,8 @@ from retrieval import scoring
 #: Fitted by ``bench/fit_reader.py`` on SQuAD's calibration articles (kept out of the reader's
 #: training): a softmax over each question's reranked candidates.
 COMBINATION: tuple[float, ...] = (
-    0.333,  # reader
-    0.661,  # linear
+    0.353,  # reader
+    0.628,  # linear
 )
 
 #: The confidence's inputs with the reader (``reader_confidence_inputs``, in order).
@@ -34,12 +34,12 @@ READER_CONFIDENCE_INPUTS: tuple[str, ...] = (
 #: Logistic weights over ``READER_CONFIDENCE_INPUTS`` (intercept last), fitted by
 #: ``bench/fit_reader.py`` with every input allowed only to raise the confidence.
 READER_CALIBRATION: tuple[float, ...] = (
-    0.12,  # reader_top
-    0.163,  # reader_max
-    0.21,  # reader_share
-    0.018,  # combined_margin
-    0.731,  # linear_logit
-    -0.159,  # intercept
+    0.105,  # reader_top
+    0.145,  # reader_max
+    0.427,  # reader_share
+    0.015,  # combined_margin
+    0.729,  # linear_logit
+    -0.241,  # intercept
 )
 #: The margin input is capped: beyond this many logits a lead is a lead.
 MARGIN_CAP = 4.0

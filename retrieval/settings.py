@@ -7,9 +7,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.settings import load_settings
 
-#: How many candidates the reader reads by default (chosen with bench/fit_reader.py's depth
-#: table and bench/latency_bench.py's reader stage).
-DEFAULT_READER_CANDIDATES = 8
+#: How many candidates the reader reads by default. bench/fit_reader.py's depth table gives
+#: the same hit@1 at 4 as at 8 (79.5% vs 79.6% on SQuAD calibration articles) and the reader's
+#: time grows with the count (bench/reader_bench.py: ~99 ms at 8 on one thread here).
+DEFAULT_READER_CANDIDATES = 4
 
 
 class RetrievalSettings(BaseSettings):
@@ -19,7 +20,7 @@ class RetrievalSettings(BaseSettings):
 
     #: Below this calibrated confidence the answer is "I don't know". With the reader,
     #: bench/fit_reader.py suggests 0.32 on SQuAD's calibration articles (never trained on):
-    #: 7.6% false abstention and 30.0% abstention on v2.0's unanswerable questions, 97.5% on
+    #: 7.2% false abstention and 29.7% abstention on v2.0's unanswerable questions, 97.5% on
     #: questions whose article is left out of the index (what an uncovered question is).
     #: Without the reader (NEWSBOT_READER_CANDIDATES=0) the linear calibration's 0.37 fits.
     confidence_threshold: float = 0.32
