@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.errors import ConfigError
@@ -26,21 +26,21 @@ class IndexSettings(BaseSettings):
     model: str = DEFAULT_MODEL
     #: Torch intra-op threads; 0 means by workload (``embedding.threads_for``): 1 for
     #: answering questions, every core for encoding a corpus.
-    torch_threads: int = 0
+    torch_threads: int = Field(default=0, ge=0)
     #: Float precision of model calls: ``auto`` (bf16 where the CPU has AMX/AVX512-BF16, else
     #: fp32), ``fp32`` or ``bf16``. Used for batch encodes (indexing) and the answer reader.
     precision: Precision = "auto"
     #: ``auto`` picks exact search for small corpora and HNSW above ``approximate_above`` chunks.
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
-    approximate_above: int = 200_000
+    approximate_above: int = Field(default=200_000, ge=1)
     #: Input files larger than this are skipped with a reason (a 50 MB "article" is not one).
-    max_file_bytes: int = 20 * 1024 * 1024
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     #: Sentences of overlap between consecutive chunks.
-    chunk_overlap_sentences: int = 1
+    chunk_overlap_sentences: int = Field(default=1, ge=0)
     #: Allow fetching private/loopback addresses named by feed items (tests use 127.0.0.1).
     allow_private_urls: bool = False
     #: Published versions kept on disk besides the current one, for readers that still use them.
-    keep_versions: int = 2
+    keep_versions: int = Field(default=2, ge=0)
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

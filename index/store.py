@@ -43,7 +43,13 @@ import faiss as _faiss
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from index.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, ModelMismatchError
+from index.errors import (
+    ConfigError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    ModelMismatchError,
+)
 from index.lexical import LexicalIndex, tokenize
 from index.models import Article, Chunk, Manifest, ModelInfo, Sentence
 
@@ -147,8 +153,15 @@ def versions_dir(index_dir: Path) -> Path:
     return index_dir / VERSIONS_DIR
 
 
+def require_index_folder(index_dir: Path) -> None:
+    """ConfigError when ``index_dir`` exists but is not a folder (``--index`` given a file)."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise ConfigError(f"--index / NEWSBOT_INDEX_DIR: {index_dir} is a file, not an index folder")
+
+
 def read_current(index_dir: Path) -> str | None:
     """The published version name, or None when nothing was ever published."""
+    require_index_folder(index_dir)
     try:
         name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -574,6 +587,7 @@ class IndexWriter:
         self._lock = IndexLock(self.index_dir, lock_timeout)
 
     def __enter__(self) -> IndexWriter:
+        require_index_folder(self.index_dir)
         self._lock.acquire()
         versions_dir(self.index_dir).mkdir(parents=True, exist_ok=True)
         self.remove_stale_tmp()

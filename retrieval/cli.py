@@ -18,6 +18,7 @@ import typer
 
 from index.cli_support import echo_json, report_errors
 from index.errors import ConfigError
+from retrieval.eval import read_text_lines
 from retrieval.models import Answer, Filters, Turn
 
 IndexOpt = Annotated[
@@ -154,9 +155,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("give either a QUESTION or --questions FILE")
         filters = _filters(since, until, source)
         if questions is not None:
-            if not questions.is_file():
-                raise ConfigError(f"--questions: no such file: {questions}")
-            lines = [ln.strip() for ln in questions.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            lines = [ln.strip() for ln in read_text_lines(questions, "--questions") if ln.strip()]
         else:
             lines = [question or ""]
         answerer = _answerer(index, k)

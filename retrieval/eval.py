@@ -57,37 +57,50 @@ class QAItem(BaseModel):
     id: str | None = None
 
 
+def read_text_lines(path: Path, flag: str) -> list[str]:
+    """The lines of a UTF-8 text file the user named with ``flag``; a ConfigError line when it
+    is missing or not UTF-8 (naming the line of the first bad byte)."""
+    if not path.is_file():
+        raise ConfigError(f"{flag}: no such file: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{flag}: {path}: unreadable ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8").split("\n")  # not splitlines(): U+2028 may sit inside JSON
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{flag}: {path}:{line}: not UTF-8 text (byte {exc.start})") from None
+
+
 def load_qa(path: Path) -> list[QAItem]:
     """Read a SQuAD-style or news-style JSONL file; a bad line is a ConfigError naming it."""
-    if not path.is_file():
-        raise ConfigError(f"--qa: no such file: {path}")
     items: list[QAItem] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-                if not isinstance(d, dict) or not isinstance(d.get("question"), str):
-                    raise ValueError("needs a 'question' string")
-                answers = [a for a in d.get("answers") or [] if isinstance(a, str) and a.strip()]
-                if "is_impossible" in d:
-                    answerable = not bool(d["is_impossible"])
-                elif "answerable" in d:
-                    answerable = bool(d["answerable"])
-                else:
-                    answerable = bool(answers)
-                items.append(
-                    QAItem(
-                        question=d["question"],
-                        answers=answers,
-                        article_id=d.get("article_id") or d.get("passage_id"),
-                        answerable=answerable and bool(answers),
-                        id=d.get("id"),
-                    )
+    for n, line in enumerate(read_text_lines(path, "--qa"), start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            if not isinstance(d, dict) or not isinstance(d.get("question"), str):
+                raise ValueError("needs a 'question' string")
+            answers = [a for a in d.get("answers") or [] if isinstance(a, str) and a.strip()]
+            if "is_impossible" in d:
+                answerable = not bool(d["is_impossible"])
+            elif "answerable" in d:
+                answerable = bool(d["answerable"])
+            else:
+                answerable = bool(answers)
+            items.append(
+                QAItem(
+                    question=d["question"],
+                    answers=answers,
+                    article_id=d.get("article_id") or d.get("passage_id"),
+                    answerable=answerable and bool(answers),
+                    id=d.get("id"),
                 )
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{path}:{n}: {exc}") from None
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{path}:{n}: {exc}") from None
     return items
 
 

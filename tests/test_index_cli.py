@@ -239,3 +239,53 @@ def test_cli_add_subprocess_exit_codes(tmp_path: Path) -> None:
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert "a.jsonl:3" in proc.stderr and "added 20" in proc.stdout
+
+
+def one_line(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]
+
+
+def test_user_mistakes_are_one_line_errors_and_the_index_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write_jsonl(tmp_path / "news.jsonl", make_articles(3))
+    idx = tmp_path / "idx"
+    assert run("index", "build", str(src), "--index", str(idx))[0] == 0
+    not_utf8 = tmp_path / "questions.txt"
+    not_utf8.write_bytes(b"who won?\n\xff\xfe what?\n")
+    code, _, err = run("ask", "--questions", str(not_utf8), "--index", str(idx))
+    assert code != 0 and one_line(err) == f"config error: --questions: {not_utf8}:2: not UTF-8 text (byte 9)"
+    code, _, err = run("eval", "--qa", str(not_utf8), "--index", str(idx))
+    assert code != 0 and "--qa" in one_line(err) and ":2: not UTF-8" in err
+    # --index naming a file, for reading and for writing
+    for args in (("ask", "who?"), ("index", "add", str(src))):
+        code, _, err = run(*args, "--index", str(src))
+        assert code != 0 and one_line(err).endswith(f"{src} is a file, not an index folder")
+    monkeypatch.setenv("NEWSBOT_CHUNK_OVERLAP_SENTENCES", "-1")
+    code, _, err = run("index", "add", str(src), "--index", str(idx))
+    assert code != 0 and one_line(err).startswith("config error: NEWSBOT_CHUNK_OVERLAP_SENTENCES:")
+    monkeypatch.delenv("NEWSBOT_CHUNK_OVERLAP_SENTENCES")
+    # other URL schemes are refused as schemes, and the good source beside them still counts
+    more = write_jsonl(tmp_path / "more.jsonl", [make_article(10)])
+    code, out, err = run("index", "add", "file:///etc/passwd", "gopher://x.example/", str(more),
+                         "--index", str(idx))
+    assert code == 1
+    assert "file:///etc/passwd: unsupported URL scheme 'file': only http and https" in err
+    assert "gopher://x.example/: unsupported URL scheme 'gopher'" in err
+    assert out.startswith("added 1,")
+    assert verify_index(idx).ok
+
+
+def test_a_url_field_that_is_not_a_link_is_ignored(tmp_path: Path) -> None:
+    src = tmp_path / "n.jsonl"
+    src.write_text(
+        json.dumps({"title": "Numeric", "body": "The council met. It agreed.", "url": 12345}) + "\n"
+        + json.dumps({"title": "Word", "body": "The mayor spoke. She left.", "url": "homepage"}) + "\n"
+    )
+    idx = tmp_path / "idx"
+    assert run("index", "build", str(src), "--index", str(idx))[0] == 0
+    with IndexReader.open(idx) as reader:
+        arts = reader.latest_articles(5)
+    assert all(a.url is None and a.id.startswith("sha256:") for a in arts)

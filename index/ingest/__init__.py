@@ -7,6 +7,7 @@ raises for one bad input, so one broken file does not stop a build.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 
+#: ``file://``, ``ftp://``, ``gopher://``...: refused as schemes, not looked up as file names.
+_OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def _iter_path(path: Path, settings: IndexSettings, origin: str) -> Iterator[Article | IngestError]:
     if suffix_of(path) in FEED_SUFFIXES:
         yield from iter_remote(origin, settings)
@@ -56,6 +61,10 @@ def iter_articles(sources: Sequence[str], settings: IndexSettings) -> Iterator[A
         source = str(source)
         if is_url(source):
             yield from iter_remote(source, settings)
+            continue
+        scheme = _OTHER_SCHEME.match(source)
+        if scheme is not None:
+            yield IngestError(source, f"unsupported URL scheme {scheme.group(1)!r}: only http and https")
             continue
         path = Path(source).expanduser()
         if path.is_dir():

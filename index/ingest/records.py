@@ -85,6 +85,15 @@ def clean_body(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
 
 
+def _url_of(value: Any) -> str | None:
+    """A link only when it is an http(s) URL string: a number or a bare word in ``url`` would
+    otherwise become the article's id and a broken citation link."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    return url if url.lower().startswith(("http://", "https://")) and len(url) > len("https://") else None
+
+
 def record_to_article(record: Any, origin: str, line: int | None = None) -> Article:
     """One JSON object as an Article; raises IngestError naming the origin (and line)."""
     if not isinstance(record, Mapping):
@@ -98,7 +107,7 @@ def record_to_article(record: Any, origin: str, line: int | None = None) -> Arti
     body = clean_body(body)
     if not body:
         raise IngestError(origin, "empty body", line)
-    url = _name_of(_first(record, URL_FIELDS))
+    url = _url_of(_first(record, URL_FIELDS))
     given = _first(record, ID_FIELDS)
     given_id = str(given) if isinstance(given, str | int) and not isinstance(given, bool) else None
     return Article(
