@@ -330,3 +330,14 @@ def test_deeply_nested_json_is_one_line_and_the_good_lines_still_count(tmp_path:
     assert [(e.line, e.reason) for e in errors] == [
         (2, "invalid JSON (nested too deeply)"), (None, "invalid JSON (nested too deeply)")
     ]
+
+
+def test_quoted_globs_are_expanded_and_an_empty_one_says_so(tmp_path: Path) -> None:
+    (tmp_path / "junk").mkdir()
+    for name in ("b.md", "a.md", "c.txt"):
+        (tmp_path / "junk" / name).write_text(f"Story {name}\n\n{BODY}\n")
+    articles, errors = run(str(tmp_path / "junk" / "*.md"), str(tmp_path / "nothing" / "*.md"))
+    assert [Path(a.origin or "").name for a in articles] == ["a.md", "b.md"]
+    assert [e.one_line() for e in errors] == [
+        f"ingest error: {tmp_path / 'nothing' / '*.md'}: no files match this pattern"
+    ]

@@ -7,6 +7,7 @@ raises for one bad input, so one broken file does not stop a build.
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,6 +39,27 @@ __all__ = [
 ]
 
 
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _is_unmatched_glob(source: str) -> bool:
+    return bool(_GLOB_CHARS.search(source)) and not is_url(source) and not Path(source).exists()
+
+
+def expand_globs(sources: Sequence[str]) -> list[str]:
+    """Sources with shell patterns (``junk/*.md``, ``news/**/*.jsonl``) expanded, sorted, in
+    place; a path that exists as written is kept as is, as is a pattern matching nothing (it
+    becomes one "no files match" line). Quoted patterns reach us unexpanded from the shell."""
+    out: list[str] = []
+    for source in map(str, sources):
+        if _GLOB_CHARS.search(source) and not is_url(source) and not Path(source).exists():
+            matches = sorted(glob.glob(str(Path(source).expanduser()), recursive=True))
+            out.extend(matches or [source])
+        else:
+            out.append(source)
+    return out
+
+
 #: ``file://``, ``ftp://``, ``gopher://``...: refused as schemes, not looked up as file names.
 _OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -57,10 +79,12 @@ def iter_articles(sources: Sequence[str], settings: IndexSettings) -> Iterator[A
     .html pages, .json, .jsonl, and .rss/.atom/.xml feeds). A named file of an unsupported
     type, or a path that does not exist, is reported and the other sources still ingested.
     """
-    for source in sources:
-        source = str(source)
+    for source in expand_globs(sources):
         if is_url(source):
             yield from iter_remote(source, settings)
+            continue
+        if _is_unmatched_glob(source):
+            yield IngestError(source, "no files match this pattern")
             continue
         scheme = _OTHER_SCHEME.match(source)
         if scheme is not None:
@@ -86,7 +110,10 @@ def count_articles(sources: Sequence[str], settings: IndexSettings) -> int | Non
     count as one: ``iter_articles`` yields one error line for them.
     """
     total = 0
-    for source in sources:
+    for source in expand_globs(sources):
+        if _is_unmatched_glob(source):
+            total += 1
+            continue
         if is_url(str(source)):
             return None
         path = Path(source).expanduser()
