@@ -157,7 +157,7 @@ def test_malformed_json_document_names_the_line(tmp_path: Path) -> None:
 def test_bad_files_are_each_skipped_with_a_reason(tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text(BODY, encoding="utf-8")
     (tmp_path / "binary.txt").write_bytes(b"PK\x03\x04\x00\x00 zip data")
-    (tmp_path / "latin1.md").write_bytes("Caf\xe9 prices rose.".encode("latin-1"))
+    (tmp_path / "latin1.json").write_bytes('{"body": "Caf\xe9 prices rose."}'.encode("latin-1"))
     (tmp_path / "empty.json").write_bytes(b"  \n")
     (tmp_path / "gone.txt").symlink_to(tmp_path / "missing-target.txt")
     os.mkfifo(tmp_path / "pipe.txt")  # reading it would block forever
@@ -166,7 +166,7 @@ def test_bad_files_are_each_skipped_with_a_reason(tmp_path: Path) -> None:
     reasons = {Path(e.origin).name: e.reason for e in errors}
     assert reasons == {
         "binary.txt": "binary file (NUL bytes), not text",
-        "latin1.md": "invalid UTF-8 at byte 3",
+        "latin1.json": "invalid UTF-8 at byte 13",  # JSON is UTF-8 by definition
         "empty.json": "empty file",
         "gone.txt": "unreadable file (No such file or directory)",
         "pipe.txt": "not a regular file",
@@ -341,3 +341,14 @@ def test_quoted_globs_are_expanded_and_an_empty_one_says_so(tmp_path: Path) -> N
     assert [e.one_line() for e in errors] == [
         f"ingest error: {tmp_path / 'nothing' / '*.md'}: no files match this pattern"
     ]
+
+
+def test_a_latin1_text_scrape_is_read_as_windows_1252(tmp_path: Path) -> None:
+    path = tmp_path / "old.txt"
+    text = "Caf\u00e9 owner wins award\n\nThe caf\u00e9 in M\u00fcnster won \u00a35,000 \u2013 twice.\n"
+    path.write_bytes(text.encode("cp1252"))
+    (tmp_path / "broken.txt").write_bytes(b"Title\n\nBad \x81 byte that no charset here knows.\n")
+    articles, errors = run(path, tmp_path / "broken.txt")
+    assert [a.title for a in articles] == ["Caf\u00e9 owner wins award"]
+    assert "M\u00fcnster won \u00a35,000 \u2013 twice." in articles[0].body
+    assert [e.reason for e in errors] == ["invalid UTF-8 at byte 11"]

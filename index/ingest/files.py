@@ -78,11 +78,13 @@ def read_limited(path: Path, origin: str, max_bytes: int) -> bytes:
     return data
 
 
-def decode_text(data: bytes, origin: str, line: int | None = None) -> str:
+def decode_text(data: bytes, origin: str, line: int | None = None, legacy_fallback: bool = False) -> str:
     """UTF-8 text (BOM allowed; UTF-16 with a BOM too); IngestError naming the bad byte.
 
-    Plain text and JSON have no charset declaration to trust, so undecodable bytes are
-    reported rather than guessed at.
+    JSON is UTF-8 by definition, so its undecodable bytes are reported. A plain-text scrape
+    (``legacy_fallback``) that is not UTF-8 is read as Windows-1252, a superset of Latin-1
+    and what old pages and feeds use (feeds get the same fallback); a byte that has no
+    character there still fails.
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -94,6 +96,11 @@ def decode_text(data: bytes, origin: str, line: int | None = None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if legacy_fallback:
+            try:
+                return data.decode("cp1252")
+            except UnicodeDecodeError:
+                pass
         raise IngestError(origin, f"invalid UTF-8 at byte {exc.start}", line) from None
 
 
@@ -148,7 +155,7 @@ def iter_file(path: Path, max_bytes: int, origin: str | None = None) -> Iterator
         elif suffix in TEXT_SUFFIXES and _is_html(data):
             yield parse_html(data, origin)  # a page saved with the wrong extension
         elif suffix in TEXT_SUFFIXES:
-            yield parse_plaintext(decode_text(data, origin), origin)
+            yield parse_plaintext(decode_text(data, origin, legacy_fallback=True), origin)
         else:
             yield IngestError(origin, "unsupported file type")
     except IngestError as err:
