@@ -71,11 +71,12 @@ def build_command(
 ) -> None:
     """Publish a new index version holding exactly these sources (unchanged text is not re-encoded)."""
     from index.embedding import load_embedder
-    from index.pipeline import build_index
+    from index.pipeline import build_index, preflight
     from index.settings import load_index_settings
 
     settings = load_index_settings(index_dir=index, model=model,
                                    index_type=index_type.value if index_type else None)
+    preflight(sources, settings)
     embedder = load_embedder(settings.model, settings.torch_threads, settings.precision)
     _finish(build_index(sources, settings, embedder, progress=True,
                         index_type=index_type.value if index_type else None,
@@ -87,10 +88,11 @@ def build_command(
 def add_command(sources: SourcesArgument, index: IndexOption = None, model: ModelOption = None) -> None:
     """Add new articles and update changed ones; everything already indexed stays."""
     from index.embedding import load_embedder
-    from index.pipeline import add_to_index
+    from index.pipeline import add_to_index, preflight
     from index.settings import load_index_settings
 
     settings = load_index_settings(index_dir=index, model=model)
+    preflight(sources, settings)
     embedder = load_embedder(settings.model, settings.torch_threads, settings.precision)
     _finish(add_to_index(sources, settings, embedder, progress=True, on_failure=_print_failure))
 

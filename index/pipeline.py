@@ -33,11 +33,13 @@ from index.models import Article, ModelInfo
 from index.progress import Progress, open_progress
 from index.settings import IndexSettings
 from index.store import (
+    IndexLock,
     IndexType,
     IndexWriter,
     StagedVersion,
     check_model,
     read_current,
+    require_index_folder,
     resolve_index_type,
     text_hash,
 )
@@ -423,6 +425,25 @@ def _expected(sources: Sequence[str | Path], settings: IndexSettings, progress: 
 def _label(sources: Sequence[str | Path]) -> str:
     names = [str(s) for s in sources]
     return " ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+
+
+def preflight(sources: Sequence[str | Path], settings: IndexSettings, lock_timeout: float = 3.0) -> None:
+    """The checks that need no model, run before it loads (that takes seconds): the index
+    folder is a folder and not locked by another writer, and at least one source exists.
+
+    Raises the same one-line errors the build itself would, so a typo fails at once.
+    """
+    from index.ingest import expand_globs
+    from index.ingest.remote import is_url
+
+    index_dir = Path(settings.index_dir)
+    require_index_folder(index_dir)
+    if index_dir.is_dir():
+        with IndexLock(index_dir, lock_timeout):
+            pass
+    expanded = expand_globs([str(s) for s in sources])
+    if expanded and not any(is_url(s) or Path(s).expanduser().exists() for s in expanded):
+        raise IngestError(_label(sources), "no such file or directory; the index was not changed")
 
 
 def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,

@@ -159,6 +159,19 @@ def require_index_folder(index_dir: Path) -> None:
         raise ConfigError(f"--index / NEWSBOT_INDEX_DIR: {index_dir} is a file, not an index folder")
 
 
+def require_published(index_dir: Path) -> str:
+    """The current version's name; IndexNotFoundError (one line) when nothing is published.
+
+    Cheap: callers run it before loading a model, so a wrong ``--index`` fails at once.
+    """
+    name = read_current(index_dir)
+    if name is None:
+        raise IndexNotFoundError(
+            f"no index at {index_dir} (no {CURRENT_FILE}); build one with `newsbot index build SOURCE...`"
+        )
+    return name
+
+
 def read_current(index_dir: Path) -> str | None:
     """The published version name, or None when nothing was ever published."""
     require_index_folder(index_dir)
@@ -809,11 +822,7 @@ class IndexReader:
              version: str | None = None) -> IndexReader:
         """Open the current (or a given) version; see the module doc for the errors raised."""
         index_dir = Path(index_dir)
-        name = version or read_current(index_dir)
-        if name is None:
-            raise IndexNotFoundError(
-                f"no index at {index_dir} (no {CURRENT_FILE}); build one with `newsbot index build SOURCE...`"
-            )
+        name = version or require_published(index_dir)
         vpath = versions_dir(index_dir) / name
         if not vpath.is_dir():
             raise IndexCorruptError(f"{index_dir}: {CURRENT_FILE} names {name} but {vpath} is missing")

@@ -86,6 +86,10 @@ class Answerer:
         self.index_dir = Path(index_dir)
         self.settings = settings or load_retrieval_settings()
         isettings = load_index_settings()
+        if reader is None:
+            from index.store import require_published
+
+            require_published(self.index_dir)  # before the models load: they take seconds
         if embedder is None:
             # Answering is interactive: one short question at a time (threads_for says why).
             embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"),

@@ -156,6 +156,10 @@ def register(app: typer.Typer) -> None:
         filters = _filters(since, until, source)
         if questions is not None:
             lines = [ln.strip() for ln in read_text_lines(questions, "--questions") if ln.strip()]
+            if not lines:
+                raise ConfigError(f"--questions: {questions} holds no questions")
+        elif not (question or "").strip():
+            raise ConfigError('the question is empty: newsbot ask "Who won the election?"')
         else:
             lines = [question or ""]
         answerer = _answerer(index, k)

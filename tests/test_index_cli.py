@@ -289,3 +289,19 @@ def test_a_url_field_that_is_not_a_link_is_ignored(tmp_path: Path) -> None:
     with IndexReader.open(idx) as reader:
         arts = reader.latest_articles(5)
     assert all(a.url is None and a.id.startswith("sha256:") for a in arts)
+
+
+def test_mistakes_fail_before_the_model_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_model(*_: object, **__: object) -> None:
+        raise AssertionError("the model was loaded before a cheap check failed")
+
+    monkeypatch.setattr("index.embedding.load_embedder", no_model)
+    monkeypatch.setattr("retrieval.answerer.load_embedder", no_model)
+    code, _, err = run("index", "add", "missing.txt", "--index", str(tmp_path / "idx"))
+    assert code == 2 and one_line(err) == (
+        "ingest error: missing.txt: no such file or directory; the index was not changed")
+    assert not (tmp_path / "idx").exists()
+    code, _, err = run("ask", "who won?", "--index", str(tmp_path / "nope"))
+    assert code == 2 and one_line(err).startswith("index not found: no index at")
+    code, _, err = run("ask", "   ", "--index", str(tmp_path / "nope"))
+    assert code == 2 and one_line(err).startswith("config error: the question is empty")
