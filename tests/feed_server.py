@@ -2,7 +2,7 @@
 
 Routes are set per path at any time; the server counts requests and 304s per path, honours
 ``If-None-Match`` / ``If-Modified-Since`` for routes with validators, and can misbehave on
-purpose: hang, redirect, send huge bodies, send wrong encodings.
+purpose: hang, redirect, send huge bodies, send wrong encodings, trickle the headers.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class Route:
     location: str | None = None
     #: Stream this many bytes (of ``body`` repeated) instead of ``body``; no Content-Length.
     stream_bytes: int = 0
+    #: Send the status line and headers one byte every this many seconds (a server that keeps
+    #: every single read fast but never finishes), then ``body``.
+    trickle: float = 0.0
     last_modified: str = field(default_factory=lambda: format_datetime(datetime(2024, 1, 1, tzinfo=UTC),
                                                                         usegmt=True))
 
@@ -88,6 +91,9 @@ class FeedServer:
                 if route.location is not None:
                     self._send(route.status, b"", "text/plain", {"Location": route.location})
                     return
+                if route.trickle:
+                    self._trickle(route)
+                    return
                 headers = dict(route.headers)
                 if route.validators and route.status == 200:
                     headers["ETag"] = route.etag
@@ -117,6 +123,19 @@ class FeedServer:
                     self.close_connection = True
                     return
                 self._send(route.status, route.body, route.content_type, headers)
+
+            def _trickle(self, route: Route) -> None:
+                head = (f"HTTP/1.1 {route.status} OK\r\nContent-Type: {route.content_type}\r\n"
+                        f"Content-Length: {len(route.body)}\r\nConnection: close\r\n"
+                        + "".join(f"{k}: {v}\r\n" for k, v in route.headers.items()) + "\r\n").encode()
+                self.close_connection = True
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    for i in range(len(head)):
+                        if server.release.wait(route.trickle):
+                            return  # the server is stopping
+                        self.wfile.write(head[i:i + 1])
+                        self.wfile.flush()
+                    self.wfile.write(route.body)
 
             def _send(self, status: int, body: bytes, ctype: str | None, headers: dict[str, str]) -> None:
                 self.send_response(status)

@@ -3,6 +3,7 @@ and ``iter_url_articles`` (what ``newsbot index add URL`` ingests)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,23 @@ def test_http_faults_are_one_line_naming_the_url(srv: FeedServer, live: LiveSett
         fetcher.get(url, trusted=True)
     line = info.value.one_line()
     assert line.startswith(f"fetch error: {url}: ") and reason in line and "\n" not in line
+
+
+#: Seconds a fetch may overrun its deadline in these tests (thread scheduling on a busy machine).
+DEADLINE_SLACK = 1.0
+
+
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(srv: FeedServer) -> None:
+    """Each header byte comes well within the timeout, but the whole response never would:
+    the timeout covers the request from connect to last byte, not each read separately."""
+    timeout = 1.0
+    live = LiveSettings(politeness_delay=0, fetch_timeout=timeout)
+    url = srv.route("/trickle.xml", Route(body=b"<rss/>", trickle=0.1, headers={"X-Pad": "p" * 40}))
+    started = time.monotonic()
+    with Fetcher(live) as fetcher, pytest.raises(FetchError) as info:
+        fetcher.get(url, trusted=True)  # ~10 s of headers at 10 bytes a second
+    assert time.monotonic() - started < timeout + DEADLINE_SLACK
+    assert info.value.one_line() == f"fetch error: {url}: timed out after 1 s"
 
 
 def test_redirects_followed_loops_and_long_chains_refused(srv: FeedServer, live: LiveSettings) -> None:

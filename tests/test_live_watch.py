@@ -198,6 +198,30 @@ def test_every_fault_is_one_line_and_never_stops_the_others(
     assert set(indexed(settings.index_dir)) == set(arts)
 
 
+def test_a_trickling_feed_and_page_are_cut_off_and_the_round_goes_on(
+    srv: FeedServer, settings: IndexSettings, tmp_path: Path,
+) -> None:
+    """Servers that send their headers a byte at a time: each fetch ends at NEWSBOT_FETCH_TIMEOUT
+    with one line, and the other feed of the round is indexed."""
+    timeout = 1.0
+    live = LiveSettings(politeness_delay=0, fetch_timeout=timeout)
+    slow_page = srv.route("/news/trickle", Route(trickle=0.1, body=b"<p>never complete</p>"))
+    slow_body = rss("Slow", [serve_story(srv, 2)]).encode()
+    slow_feed = srv.route("/trickle.xml", Route(trickle=0.1, body=slow_body))
+    trickling_item = {"title": "Trickle", "link": slow_page, "description": "In brief."}
+    good = srv.feed("/good.xml", "Good", [serve_story(srv, 1), trickling_item])
+    feeds = feeds_file(tmp_path, [slow_feed, good])
+
+    (report,) = run(feeds, settings, live)
+    assert report.seconds < 2 * timeout + 2.0  # two fetches cut off, not minutes of trickling
+    assert report.errors == [
+        f"fetch error: {slow_feed}: timed out after 1 s",
+        f"fetch error: {slow_page}: timed out after 1 s; indexed the feed's summary instead",
+    ]
+    assert (report.feeds_fetched, report.feeds_failed, report.articles_new) == (1, 1, 2)
+    assert indexed(settings.index_dir)[slow_page].body == "In brief."
+
+
 def test_failed_pages_are_retried_next_round_then_with_backoff(
     srv: FeedServer, live: LiveSettings, settings: IndexSettings, tmp_path: Path,
 ) -> None:

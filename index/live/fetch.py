@@ -18,7 +18,9 @@ import re
 import socket
 import time
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.message import Message
 from typing import TypeVar
@@ -26,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpcore
 import httpx
+from httpcore._backends.base import NetworkStream
 from httpcore._backends.sync import SyncBackend
 
 from index.errors import FetchError
@@ -251,7 +254,72 @@ class HostThrottle:
         self._last[host] = self._clock()
 
 
-class _GuardedBackend(SyncBackend):
+#: When the request being made on this thread must be finished (``time.monotonic()``), or None.
+_deadline: ContextVar[float | None] = ContextVar("newsbot_fetch_deadline", default=None)
+
+
+@contextmanager
+def fetch_deadline(seconds: float) -> Iterator[None]:
+    """Every socket operation inside this block shares one deadline ``seconds`` from now.
+
+    httpx's timeouts bound each connect, read and write separately, so a server that sends
+    one byte a second (status line, headers or body) is never cut off by them. The deadline
+    is enforced by :class:`_DeadlineStream`, which gives each operation only what is left.
+    """
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _remaining(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` shrunk to what is left of the current deadline; ``expired`` once it passed."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the fetch deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the fetch deadline."""
+
+    def __init__(self, inner: NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: typing.Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _remaining(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(SyncBackend):
+    """Connects within the fetch deadline and hands out :class:`_DeadlineStream`\\ s."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: typing.Iterable[typing.Any] | None = None) -> NetworkStream:
+        stream = super().connect_tcp(host, port, _remaining(timeout, httpcore.ConnectTimeout),
+                                     local_address, socket_options)
+        return _DeadlineStream(stream)
+
+
+class _GuardedBackend(_DeadlineBackend):
     """Connects only to public addresses: closes the gap between the URL check and the
     connect (DNS rebinding), since the address used is the one checked here."""
 
@@ -281,11 +349,11 @@ class _GuardedBackend(SyncBackend):
         raise last
 
 
-def _guarded_transport(resolve: Resolver) -> httpx.HTTPTransport:
+def _transport(backend: _DeadlineBackend) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport()
     transport._pool = httpcore.ConnectionPool(  # the public API has no network_backend knob
         ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
-        keepalive_expiry=5.0, network_backend=_GuardedBackend(resolve),
+        keepalive_expiry=5.0, network_backend=backend,
     )
     return transport
 
@@ -299,8 +367,7 @@ class Fetcher:
     """
 
     def __init__(self, live: LiveSettings, *, allow_private: bool = False,
-                 resolve: Resolver = resolve_host, throttle: HostThrottle | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 resolve: Resolver = resolve_host, throttle: HostThrottle | None = None) -> None:
         self.live = live
         self.allow_private = allow_private
         self._resolve = resolve
@@ -312,9 +379,10 @@ class Fetcher:
             "headers": {"User-Agent": live.user_agent},
             "trust_env": False,  # a proxy would resolve hosts itself and void the address check
         }
-        self._trusted = httpx.Client(transport=transport, **common)
-        guarded = transport or (None if allow_private else _guarded_transport(resolve))
-        self._untrusted = httpx.Client(transport=guarded, **common) if guarded else self._trusted
+        # Both clients connect through a _DeadlineBackend: NEWSBOT_FETCH_TIMEOUT is one deadline.
+        self._trusted = httpx.Client(transport=_transport(_DeadlineBackend()), **common)
+        self._untrusted = (self._trusted if allow_private
+                           else httpx.Client(transport=_transport(_GuardedBackend(resolve)), **common))
 
     def close(self) -> None:
         self._trusted.close()
@@ -361,10 +429,11 @@ class Fetcher:
                   *, trusted: bool) -> tuple[FetchResult | None, str | None]:
         client = self._trusted if trusted else self._untrusted
         limit = self.live.max_page_bytes
-        deadline = time.monotonic() + self.live.fetch_timeout
         where = start_url if url == start_url else f"{start_url} (via {url})"
         try:
-            with client.stream("GET", url, headers=headers) as response:
+            # One deadline from connect to the last body byte (see fetch_deadline).
+            with fetch_deadline(self.live.fetch_timeout), \
+                    client.stream("GET", url, headers=headers) as response:
                 if response.is_redirect and "location" in response.headers:
                     return None, response.headers["location"]
                 if 300 <= response.status_code < 400 and response.status_code != 304:
@@ -381,8 +450,6 @@ class Fetcher:
                     body.extend(chunk)
                     if len(body) > limit:
                         raise FetchError(where, f"page larger than {megabytes(limit)}")
-                    if time.monotonic() > deadline:
-                        raise FetchError(where, f"timed out after {self.live.fetch_timeout:g} s")
                 return self._result(url, response, bytes(body)), None
         except httpx.TimeoutException:
             raise FetchError(where, f"timed out after {self.live.fetch_timeout:g} s") from None

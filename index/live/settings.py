@@ -32,7 +32,8 @@ class LiveSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSBOT_", env_file=".env", extra="ignore")
 
-    #: Seconds allowed for one request, connect to last byte (a trickling server is cut off too).
+    #: Seconds allowed for one request: one deadline from connect through status line and
+    #: headers to the last body byte (a trickling server is cut off too).
     fetch_timeout: float = Field(default=15.0, gt=0)
     #: Minimum seconds between two requests to the same host.
     politeness_delay: float = Field(default=1.0, ge=0)
