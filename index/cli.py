@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from index.cli_support import EXIT_ERROR, EXIT_PARTIAL, echo_json, report_errors
+from index.cli_support import EXIT_ERROR, EXIT_PARTIAL, echo_json, report_errors, terminal_safe
 from index.pipeline import BuildReport
 
 index_app = typer.Typer(
@@ -50,9 +50,19 @@ def _print_failure(line: str) -> None:
     typer.echo(line, err=True)
 
 
-def _finish(report: BuildReport) -> None:
-    """The summary on stdout; exit 1 if any input was skipped (already printed on stderr)."""
+def _finish(report: BuildReport, replacing: bool = False) -> None:
+    """The summary on stdout; exit 1 if any input was skipped (already printed on stderr).
+
+    ``replacing`` (build): say which version the new one replaced and how to get it back.
+    """
+    for name in report.removed_for_space:
+        typer.echo(f"note: removed old version {name} to make room on the disk", err=True)
     typer.echo(report.summary_line())
+    if replacing and report.published and report.previous_version:
+        typer.echo(
+            f"replaced version {report.previous_version} ({report.previous_articles:,} articles); "
+            f"`newsbot index rollback {report.previous_version}` brings it back"
+        )
     if report.failed:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -80,7 +90,7 @@ def build_command(
     embedder = load_embedder(settings.model, settings.torch_threads, settings.precision)
     _finish(build_index(sources, settings, embedder, progress=True,
                         index_type=index_type.value if index_type else None,
-                        on_failure=_print_failure))
+                        on_failure=_print_failure), replacing=True)
 
 
 @index_app.command("add")
@@ -100,7 +110,9 @@ def add_command(sources: SourcesArgument, index: IndexOption = None, model: Mode
 @index_app.command("remove")
 @report_errors
 def remove_command(
-    ids: Annotated[list[str], typer.Argument(help="Article ids to remove (as shown by `newsbot ask`).")],
+    ids: Annotated[
+        list[str], typer.Argument(help="Article ids to remove (`newsbot index list` shows them).")
+    ],
     index: IndexOption = None,
 ) -> None:
     """Remove articles by id (unknown ids are reported and make the exit status 1)."""
@@ -155,6 +167,51 @@ def stats_command(
         more = f", +{len(about.sources) - 10} more" if len(about.sources) > 10 else ""
         lines.append(f"sources    {shown}{more}")
     typer.echo("\n".join(lines))
+
+
+@index_app.command("list")
+@report_errors
+def list_command(
+    index: IndexOption = None,
+    source: Annotated[str | None, typer.Option("--source", help="Only articles of this source.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=0, help="At most this many.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per article per line.")] = False,
+) -> None:
+    """The indexed articles, newest first: id, date, source and title (ids are what `remove` takes)."""
+    from index.settings import load_index_settings
+    from index.store import IndexReader
+
+    settings = load_index_settings(index_dir=index)
+    with IndexReader.open(settings.index_dir) as reader:
+        listing = reader.list_articles(limit, source)
+    for item in listing:
+        if as_json:
+            echo_json(item.model_dump(mode="json"))
+        else:
+            date = item.date.date().isoformat() if item.date else "undated"
+            fields = (item.id, date, item.source or "-", item.title)
+            typer.echo(terminal_safe("\t".join(" ".join(f.split()) for f in fields)))
+
+
+@index_app.command("rollback")
+@report_errors
+def rollback_command(
+    version: Annotated[
+        str | None, typer.Argument(help="A kept version (default: the one before the current).")
+    ] = None,
+    index: IndexOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Make a kept older version current again (NEWSBOT_KEEP_VERSIONS); another rollback undoes it."""
+    from index.settings import load_index_settings
+    from index.versions import rollback
+
+    settings = load_index_settings(index_dir=index)
+    result = rollback(settings.index_dir, version)
+    if as_json:
+        echo_json(result.model_dump())
+        return
+    typer.echo(f"version {result.current} ({result.articles:,} articles) is current; was {result.previous}")
 
 
 @index_app.command("verify")

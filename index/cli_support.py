@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -47,3 +48,13 @@ def echo_json(obj: Any) -> None:
     """One JSON object on one line of stdout (the contract scripts rely on)."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+#: C0 controls but tab and newline, DEL, and C1 controls: an article could otherwise set the
+#: terminal's title, move the cursor or hide text (``\x1b]0;...\x07``).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without the control characters a terminal would act on."""
+    return _CONTROL.sub("", text)

@@ -68,3 +68,9 @@ class ModelMismatchError(NewsbotError):
     """The index was built with a different embedding model than the one configured."""
 
     kind = "model mismatch"
+
+
+class DiskFullError(NewsbotError):
+    """The disk has no room for the new version; the current one is untouched."""
+
+    kind = "disk full"

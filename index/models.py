@@ -43,6 +43,16 @@ def replace_lone_surrogates(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
+class ArticleListing(BaseModel):
+    """An indexed article without its body: what ``newsbot index list`` shows."""
+
+    id: str
+    title: str
+    date: datetime | None
+    source: str | None
+    url: str | None
+
+
 class Article(BaseModel):
     """One news article as indexed. ``body`` is the exact text sentence offsets point into."""
 

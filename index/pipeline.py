@@ -27,8 +27,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from index.diskspace import free_bytes, is_disk_full, megabytes
 from index.embedding import Embedder
-from index.errors import IndexNotFoundError, IngestError
+from index.errors import DiskFullError, IndexNotFoundError, IngestError
 from index.models import Article, ModelInfo
 from index.progress import Progress, open_progress
 from index.settings import IndexSettings
@@ -38,11 +39,13 @@ from index.store import (
     IndexWriter,
     StagedVersion,
     check_model,
+    current_or_none,
     read_current,
     require_index_folder,
     resolve_index_type,
     text_hash,
 )
+from index.versions import make_room
 
 #: Flush pending articles to the embedder once this many texts (sentences + chunks) wait.
 #: Large lists let the model sort by length across many articles; the progress bar moves
@@ -75,6 +78,12 @@ class BuildReport(BaseModel):
     #: The version now current (the previous one when nothing changed).
     version: str | None = None
     published: bool = False
+    #: The version that was current before this run (None on a first build).
+    previous_version: str | None = None
+    #: Articles the previous version held.
+    previous_articles: int = 0
+    #: Older versions removed before writing because the disk was short of room.
+    removed_for_space: list[str] = Field(default_factory=list)
 
     def summary_line(self) -> str:
         return (
@@ -242,7 +251,15 @@ def apply_changes(
     report.failures = _FailureList(on_failure)
     index_dir = Path(settings.index_dir)
     with IndexWriter(index_dir, settings.keep_versions, lock_timeout) as writer:
-        staged = writer.stage(fresh_if_broken=replace_all)
+        report.removed_for_space = make_room(writer)
+        try:
+            staged = writer.stage(fresh_if_broken=replace_all)
+        except (OSError, DiskFullError) as exc:
+            if isinstance(exc, DiskFullError) or is_disk_full(exc):
+                raise disk_full_error(index_dir, current_or_none(index_dir)) from None
+            raise
+        report.previous_version = staged.previous
+        report.previous_articles = staged.previous_manifest.articles if staged.previous_manifest else 0
         try:
             result = _apply(staged, upserts, removals, settings, embedder, report, replace_all,
                             max_age, index_type, progress, expected_total, require_articles,
@@ -259,12 +276,23 @@ def apply_changes(
                 report.published = True
                 report.articles, report.chunks, report.sentences = (
                     manifest.articles, manifest.chunks, manifest.sentences)
-        except BaseException:
+        except BaseException as exc:
             staged.discard()
+            if is_disk_full(exc):
+                raise disk_full_error(index_dir, staged.previous) from None
             raise
     report.seconds = time.monotonic() - t0
     report.failures = list(report.failures)
     return report
+
+
+def disk_full_error(index_dir: Path, previous: str | None) -> DiskFullError:
+    """The one line for a write that ran out of room (the staged version is already gone)."""
+    kept = f"version {previous} is still current" if previous else "nothing was published"
+    return DiskFullError(
+        f"{index_dir}: the disk filled up while writing the new version ({megabytes(free_bytes(index_dir))} "
+        f"free); nothing changed, {kept}"
+    )
 
 
 class _FailureList(list[str]):

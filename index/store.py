@@ -43,15 +43,17 @@ import faiss as _faiss
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from index.diskspace import dir_size, is_disk_full
 from index.errors import (
     ConfigError,
+    DiskFullError,
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
     ModelMismatchError,
 )
 from index.lexical import LexicalIndex, tokenize
-from index.models import Article, Chunk, Manifest, ModelInfo, Sentence
+from index.models import Article, ArticleListing, Chunk, Manifest, ModelInfo, Sentence
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
@@ -186,6 +188,15 @@ def read_current(index_dir: Path) -> str | None:
     return name
 
 
+def current_or_none(index_dir: Path) -> str | None:
+    """Like :func:`read_current`, but a garbage ``CURRENT`` counts as nothing published
+    (what a full build, which rewrites ``CURRENT``, needs to repair it)."""
+    try:
+        return read_current(index_dir)
+    except IndexCorruptError:
+        return None
+
+
 def _fsync_path(path: Path) -> None:
     flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
     fd = os.open(path, flags)
@@ -214,6 +225,11 @@ def _write_atomic(path: Path, data: str) -> None:
     _fsync_path(path.parent)
 
 
+def write_current(index_dir: Path, version: str) -> None:
+    """Point ``CURRENT`` at ``version`` atomically (the one switch every publish makes)."""
+    _write_atomic(index_dir / CURRENT_FILE, version + "\n")
+
+
 def version_seq(name: str) -> int:
     m = _VERSION_RE.match(name)
     return int(m.group(1)) if m else -1
@@ -231,7 +247,7 @@ def list_versions(index_dir: Path) -> list[str]:
 def new_version_name(index_dir: Path, now: datetime | None = None) -> str:
     """Next sortable name: ``v<seq>-<UTC timestamp>``; seq is one past any existing version."""
     existing = [version_seq(n) for n in list_versions(index_dir)]
-    current = read_current(index_dir)
+    current = current_or_none(index_dir)
     if current:
         existing.append(version_seq(current))
     seq = max(existing, default=0) + 1
@@ -580,6 +596,8 @@ def _copy_metadata(src_path: Path, dst_path: Path) -> None:
             dst.close()
             src.close()
     except sqlite3.Error as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(f"{dst_path.parent}: no room to copy the metadata ({exc})") from None
         raise IndexCorruptError(f"{src_path}: cannot copy metadata ({exc})") from None
 
 
@@ -640,6 +658,9 @@ class IndexWriter:
             if not fresh_if_broken:
                 raise
             name, manifest = None, None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: leave no half copy behind
+            raise
         tmp.mkdir(exist_ok=True)
         return StagedVersion(tmp, name, manifest)
 
@@ -656,17 +677,23 @@ class IndexWriter:
             staged.discard()
             raise
         _fsync_path(versions_dir(self.index_dir))
-        _write_atomic(self.index_dir / CURRENT_FILE, version + "\n")
+        write_current(self.index_dir, version)
         self.prune()
         return manifest
 
     def prune(self) -> None:
         """Keep the current version and the ``keep_versions`` newest others; drop the rest."""
-        current = read_current(self.index_dir)
+        current = current_or_none(self.index_dir)
         others = [v for v in list_versions(self.index_dir) if v != current]
         drop = others[: max(0, len(others) - self.keep_versions)]
         for name in drop:
-            shutil.rmtree(versions_dir(self.index_dir) / name, ignore_errors=True)
+            self.drop_version(name)
+
+    def drop_version(self, name: str) -> None:
+        """Delete a version that is not current (readers still on it keep their open files)."""
+        if name == current_or_none(self.index_dir):
+            raise ValueError(f"refusing to drop the current version {name}")
+        shutil.rmtree(versions_dir(self.index_dir) / name, ignore_errors=True)
 
 
 def load_manifest(version_path: Path) -> Manifest:
@@ -718,15 +745,6 @@ class IndexAbout(BaseModel):
     latest: datetime | None
     last_update: datetime
     size_bytes: int
-
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, _d, files in os.walk(path):
-        for f in files:
-            with contextlib.suppress(OSError):
-                total += (Path(dirpath) / f).stat().st_size
-    return total
 
 
 def _to_ids(values: Sequence[int] | np.ndarray) -> list[int]:
@@ -1105,6 +1123,20 @@ class IndexReader:
         )
         return [_article_from_row(r) for r in rows]
 
+    def list_articles(self, limit: int | None = None, source: str | None = None) -> list[ArticleListing]:
+        """Articles newest first (undated last, then by id), optionally of one source."""
+        where, params = ("WHERE source = ?", [source]) if source else ("", [])
+        rows = self._query(
+            f"SELECT id, title, date, source, url FROM articles {where} "
+            "ORDER BY date_ts IS NULL, date_ts DESC, id LIMIT ?",
+            (*params, -1 if limit is None else max(0, int(limit))),
+        )
+        return [
+            ArticleListing(id=r[0], title=r[1], date=datetime.fromisoformat(r[2]) if r[2] else None,
+                           source=r[3], url=r[4])
+            for r in rows
+        ]
+
     def about(self) -> IndexAbout:
         """Counts, sources, date range, model, size: what ``index stats`` prints."""
         m = self.manifest
@@ -1123,7 +1155,7 @@ class IndexReader:
             earliest=datetime.fromisoformat(dates[0]) if dates[0] else None,
             latest=datetime.fromisoformat(dates[1]) if dates[1] else None,
             last_update=m.created_at,
-            size_bytes=_dir_size(versions_dir(self.index_dir) / self.version),
+            size_bytes=dir_size(versions_dir(self.index_dir) / self.version),
         )
 
     def newer_version_available(self) -> bool:

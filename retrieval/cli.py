@@ -6,7 +6,6 @@ through ``report_errors``, so a bad index, setting or file is one stderr line, e
 
 from __future__ import annotations
 
-import re
 import sys
 import textwrap
 from datetime import date
@@ -16,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from index.cli_support import echo_json, report_errors
+from index.cli_support import echo_json, report_errors, terminal_safe
 from index.errors import ConfigError
 from retrieval.eval import read_text_lines
 from retrieval.models import Answer, Filters, Turn
@@ -101,16 +100,6 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         lines.append(cite)
     lines.append(f"(confidence {answer.confidence:.2f})")
     return terminal_safe("\n".join(lines))
-
-
-#: C0 controls but tab and newline, DEL, and C1 controls: an article could otherwise set the
-#: terminal's title, move the cursor or hide text (``\x1b]0;...\x07``).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` without the control characters a terminal would act on."""
-    return _CONTROL.sub("", text)
 
 
 def _answerer(index: Path | None, max_sentences: int | None = None) -> object:
