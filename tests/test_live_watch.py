@@ -167,7 +167,7 @@ def test_every_fault_is_one_line_and_never_stops_the_others(
     (report,) = run(feeds, settings, live)
     assert (report.feeds_fetched, report.feeds_failed) == (1, 4)
     assert report.articles_new == 6  # 2 good + cyrillic + 2 summaries + the linkless item
-    assert report.articles_fallback == 3 and report.articles_duplicate == 1
+    assert report.articles_fallback == 2 and report.articles_duplicate == 1  # err and empty
     assert report.articles_failed == 4  # hang, loop, huge (no summary) and the empty item
     arts = indexed(settings.index_dir)
     assert "Паводок закрыл мост" in arts[srv.url("/news/cyrillic")].body
@@ -183,6 +183,11 @@ def test_every_fault_is_one_line_and_never_stops_the_others(
     assert any(r.getMessage().startswith("round 1: feeds fetched 1, not modified 0, failed 4; "
                                          "articles new 6, updated 0, duplicate 1, failed 4;")
                for r in caplog.records)
+    # The linkless item is indexed from its description: a note, not a failure.
+    linkless = "item 'No link': item has no link; indexed the feed's content instead"
+    assert not [e for e in report.errors if "item has no link;" in e]
+    assert report.notes == [f"note: {srv.url('/good.xml')} {linkless}"]
+    assert any(r.getMessage() == report.notes[0] for r in caplog.records)
 
     # Round 2: the failed page works now and replaces its summary; failures are retried.
     srv.page("/news/err", "Server error fixed", story(8)[1])
@@ -333,6 +338,27 @@ def test_cli_index_add_feed_url_and_watch(srv: FeedServer, tmp_path: Path,
 
     bad = runner.invoke(index_app, ["watch", "--feeds", str(feeds), "--every", "soon"])
     assert bad.exit_code == 2 and "--every: 'soon' is not a duration" in bad.stderr
+
+
+def test_index_add_a_feed_item_without_a_link_is_a_note_not_a_failure(
+    srv: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from index.cli import index_app
+
+    for key, value in {"NEWSBOT_MODEL": "hashing-test", "NEWSBOT_ALLOW_PRIVATE_URLS": "1",
+                       "NEWSBOT_POLITENESS_DELAY": "0", "NEWSBOT_FETCH_TIMEOUT": "1"}.items():
+        monkeypatch.setenv(key, value)
+    feed = srv.feed("/feed.xml", "F", [
+        serve_story(srv, 1),
+        {"title": "Brief", "guid": "brief-1", "description": "A brief from the newsroom about the harbour."},
+    ])
+    index_dir = tmp_path / "idx"
+    result = CliRunner().invoke(index_app, ["add", feed, "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    assert "added 2," in result.stdout and "failed 0," in result.stdout
+    assert result.stderr.splitlines() == [
+        f"note: {feed} item 'brief-1': item has no link; indexed the feed's content instead"]
+    assert indexed(index_dir)[f"{feed}#brief-1"].body == "A brief from the newsroom about the harbour."
 
 
 def test_a_page_that_fails_later_keeps_its_full_article(srv: FeedServer, live: LiveSettings,

@@ -7,6 +7,7 @@ fetching its page, falling back to the feed's own text) is shared with ``watch``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,20 @@ FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9,
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 HtmlParser = Callable[[str, str, str | None], Article]
+#: Receives each note line (something worth saying that is not a failure).
+NoteSink = Callable[[str], None]
+
+log = logging.getLogger("newsbot.feeds")
+
+
+def note_line(origin: str, reason: str) -> str:
+    """A note as one line: ``note: ORIGIN: reason`` (never counted as a failure)."""
+    return " ".join(f"note: {origin}: {reason}".split())
+
+
+def log_note(line: str) -> None:
+    """Where notes go when the caller names no sink: the ``newsbot.feeds`` log."""
+    log.info(line)
 
 
 def _parse_html(html: str, origin: str, url: str | None) -> Article:
@@ -44,8 +59,9 @@ class ItemOutcome:
     """What became of one feed item.
 
     ``article`` is None when nothing can be indexed (``error`` says why) or when the page
-    answered 304. With ``fallback`` the article is the feed's own text and ``error`` (when
-    set) says why the page was not used.
+    answered 304. With ``fallback`` the page failed and the article is the feed's own text
+    instead (``error`` says why the page was not used). ``note`` is a line worth printing
+    that is no failure: an item without a link is indexed from the feed's text as it stands.
     """
 
     article: Article | None
@@ -53,6 +69,7 @@ class ItemOutcome:
     fallback: bool = False
     not_modified: bool = False
     page: FetchResult | None = None
+    note: str | None = None
 
 
 def page_article(page: FetchResult, item: FeedItem | None, feed: ParsedFeed | None,
@@ -96,8 +113,8 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
             art = fallback_article(item, feed)
         except IngestError:
             return ItemOutcome(None, IngestError(where, "item has no link and no content; skipped"))
-        return ItemOutcome(art, IngestError(where, "item has no link; indexed the feed's content instead"),
-                           fallback=True)
+        # Nothing failed: the feed's text is all there is of this item (see docs/feeds.md).
+        return ItemOutcome(art, note=note_line(where, "item has no link; indexed the feed's content instead"))
     try:
         page = fetcher.get(item.link, trusted=False, etag=etag, last_modified=last_modified,
                            accept=PAGE_ACCEPT)
@@ -119,9 +136,10 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
                        fallback=True)
 
 
-def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher,
-                       parse_html: HtmlParser = _parse_html) -> Iterator[Article | IngestError]:
-    """Every item of a parsed feed as an article (or a one-line error), each page fetched once."""
+def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher, parse_html: HtmlParser = _parse_html,
+                       on_note: NoteSink = log_note) -> Iterator[Article | IngestError]:
+    """Every item of a parsed feed as an article (or a one-line error), each page fetched once;
+    notes (not failures) go to ``on_note``."""
     done: dict[str, Article | None] = {}
     for item in feed.items:
         key = item.key
@@ -132,15 +150,18 @@ def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher,
             continue
         outcome = article_for_item(item, feed, fetcher, parse_html=parse_html)
         done[key] = outcome.article
+        if outcome.note is not None:
+            on_note(outcome.note)
         if outcome.error is not None:
             yield outcome.error
         if outcome.article is not None:
             yield outcome.article
 
 
-def iter_url_articles(source: str, settings: IndexSettings,
-                      live: LiveSettings | None = None) -> Iterator[Article | IngestError]:
-    """Articles from a feed URL, a feed file, or an article URL; one error line per bad input.
+def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings | None = None,
+                      on_note: NoteSink = log_note) -> Iterator[Article | IngestError]:
+    """Articles from a feed URL, a feed file, or an article URL; one error line per bad input,
+    one note line (to ``on_note``, not counted as failed) per item indexed without a link.
 
     The URL the operator names is trusted (it may be on an intranet); the item links a feed
     names are not (see :mod:`index.live.fetch`). Never raises for one bad input.
@@ -155,7 +176,7 @@ def iter_url_articles(source: str, settings: IndexSettings,
             except IngestError as exc:
                 yield exc
                 return
-            yield from iter_feed_articles(feed, fetcher)
+            yield from iter_feed_articles(feed, fetcher, on_note=on_note)
             return
         try:
             result = fetcher.get(source, trusted=True, accept=FEED_ACCEPT)
@@ -165,7 +186,7 @@ def iter_url_articles(source: str, settings: IndexSettings,
         try:
             if looks_like_feed(result.content, result.content_type):
                 feed = parse_feed(result.content, source, result.content_type)
-                yield from iter_feed_articles(feed, fetcher)
+                yield from iter_feed_articles(feed, fetcher, on_note=on_note)
             else:
                 yield page_article(result, None, None)
         except IngestError as exc:

@@ -94,6 +94,8 @@ class RoundReport:
     version: str | None = None
     published: bool = False
     errors: list[str] = field(default_factory=list)
+    #: Lines worth logging that are no failure (an item without a link, items left for later).
+    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         extra = [f"fallback {self.articles_fallback}", f"removed {self.articles_removed}"]
@@ -147,6 +149,10 @@ class _Round:
         line = error.one_line()
         self.report.errors.append(line)
         log.log(level, line)
+
+    def _note(self, line: str) -> None:
+        self.report.notes.append(line)
+        log.info(line)
 
     def _retry_after(self, failures: int) -> int:
         return self.state.round + 1 + backoff_rounds(failures, self.live.backoff_max_rounds)
@@ -263,6 +269,8 @@ class _Round:
             return
         if outcome.page is not None and not outcome.fallback:
             new.page_etag, new.page_last_modified = outcome.page.etag, outcome.page.last_modified
+        if outcome.note is not None:
+            self._note(outcome.note)
         page_failed = outcome.article is None or (outcome.fallback and item.link is not None)
         if page_failed:
             new.failures = (rec.failures if rec else 0) + 1
