@@ -40,6 +40,13 @@ class IngestError(NewsbotError):
         super().__init__(f"{where}: {reason}")
 
 
+class IngestNote(IngestError):
+    """An input skipped on purpose (an image or a PDF in a folder of articles): one line on
+    stderr like a failure, but not a failure (the exit code stays 0)."""
+
+    kind = "note"
+
+
 class FetchError(IngestError):
     """A URL (feed or article page) could not be fetched or was refused by policy."""
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from index.diskspace import free_bytes, is_disk_full, megabytes
 from index.embedding import Embedder
-from index.errors import DiskFullError, IndexNotFoundError, IngestError
+from index.errors import DiskFullError, IndexNotFoundError, IngestError, IngestNote
 from index.models import Article, ModelInfo
 from index.progress import Progress, open_progress
 from index.settings import IndexSettings
@@ -64,6 +64,8 @@ class BuildReport(BaseModel):
     duplicates: int = 0
     failed: int = 0
     failures: list[str] = Field(default_factory=list)
+    #: Inputs skipped on purpose (not failures), e.g. an image in a folder of articles.
+    notes: list[str] = Field(default_factory=list)
     removed: int = 0
     #: Incoming articles older than the retention cutoff (``max_age``), not added.
     expired: int = 0
@@ -248,7 +250,8 @@ def apply_changes(
     t0 = time.monotonic()
     now = now or datetime.now(UTC)
     report = BuildReport()
-    report.failures = _FailureList(on_failure)
+    report.failures = _EchoedLines(on_failure)
+    report.notes = _EchoedLines(on_failure)
     index_dir = Path(settings.index_dir)
     with IndexWriter(index_dir, settings.keep_versions, lock_timeout) as writer:
         report.removed_for_space = make_room(writer)
@@ -283,6 +286,7 @@ def apply_changes(
             raise
     report.seconds = time.monotonic() - t0
     report.failures = list(report.failures)
+    report.notes = list(report.notes)
     return report
 
 
@@ -295,7 +299,7 @@ def disk_full_error(index_dir: Path, previous: str | None) -> DiskFullError:
     )
 
 
-class _FailureList(list[str]):
+class _EchoedLines(list[str]):
     """A list that also hands each appended line to a callback."""
 
     def __init__(self, callback: Callable[[str], None] | None) -> None:
@@ -345,6 +349,9 @@ def _apply(
     found = 0
     try:
         for item in upserts:
+            if isinstance(item, IngestNote):
+                report.notes.append(item.one_line())
+                continue
             if isinstance(item, IngestError):
                 report.failed += 1
                 report.failures.append(item.one_line())

@@ -305,3 +305,25 @@ def test_mistakes_fail_before_the_model_loads(tmp_path: Path, monkeypatch: pytes
     assert code == 2 and one_line(err).startswith("index not found: no index at")
     code, _, err = run("ask", "   ", "--index", str(tmp_path / "nope"))
     assert code == 2 and one_line(err).startswith("config error: the question is empty")
+
+
+def test_other_files_in_a_folder_are_one_note_each_not_failures(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "story.txt").write_text("Harbour reopens\n\nThe harbour reopened on Monday. Boats returned.\n")
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "sub" / "report.pdf").write_bytes(b"%PDF-1.4")
+    (folder / "LICENSE").write_text("MIT")
+    (folder / ".hidden.csv").write_text("a,b")
+    code, out, err = run("index", "build", str(folder), "--index", str(tmp_path / "idx"))
+    assert code == 0, err
+    assert "added 1," in out and "failed 0" in out
+    notes = err.splitlines()
+    assert sorted(notes) == sorted([
+        f"note: {folder / 'LICENSE'}: skipped: '(no extension)' is not an article format "
+        "(.atom, .htm, .html, .json, .jsonl, .markdown, .md, .ndjson, .rss, .txt, .xhtml, .xml)",
+        f"note: {folder / 'photo.png'}: skipped: '.png' is not an article format "
+        "(.atom, .htm, .html, .json, .jsonl, .markdown, .md, .ndjson, .rss, .txt, .xhtml, .xml)",
+        f"note: {folder / 'sub' / 'report.pdf'}: skipped: '.pdf' is not an article format "
+        "(.atom, .htm, .html, .json, .jsonl, .markdown, .md, .ndjson, .rss, .txt, .xhtml, .xml)",
+    ])

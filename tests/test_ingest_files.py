@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, shared_path
 
-from index.errors import IngestError
+from index.errors import IngestError, IngestNote
 from index.ingest import iter_articles, parse_date
 from index.models import Article
 from index.settings import IndexSettings
@@ -200,10 +200,13 @@ def test_missing_and_unsupported_sources_are_reported_and_others_still_ingested(
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8")
     (tmp_path / "story.txt").write_text(BODY, encoding="utf-8")
     articles, errors = run(tmp_path / "nope", tmp_path / "notes.docx", tmp_path)
-    assert [str(e) for e in errors] == [
+    assert [str(e) for e in errors if not isinstance(e, IngestNote)] == [
         f"{tmp_path / 'nope'}: no such file or directory",
         f"{tmp_path / 'notes.docx'}: unsupported file type '.docx'",
-    ]  # inside a folder, unsupported files are skipped silently
+    ]
+    # inside a folder, other files are notes (one line each, not failures)
+    assert [(Path(e.origin).name, e.kind) for e in errors if isinstance(e, IngestNote)] == [
+        ("notes.docx", "note"), ("photo.jpg", "note")]
     assert [Path(a.origin or "").name for a in articles] == ["story.txt"]
 
 

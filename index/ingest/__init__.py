@@ -20,6 +20,7 @@ from index.ingest.files import (
     SUPPORTED_SUFFIXES,
     iter_file,
     suffix_of,
+    unsupported_in_folder,
     walk_folder,
 )
 from index.ingest.html import parse_html
@@ -94,6 +95,7 @@ def iter_articles(sources: Sequence[str], settings: IndexSettings) -> Iterator[A
         if path.is_dir():
             for file in walk_folder(path):
                 yield from _iter_path(file, settings, str(file))
+            yield from unsupported_in_folder(path)
         elif not path.exists():
             yield IngestError(source, "no such file or directory")
         elif suffix_of(path) not in SUPPORTED_SUFFIXES:

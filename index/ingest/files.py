@@ -12,7 +12,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from index.errors import IngestError
+from index.errors import IngestError, IngestNote
 from index.ingest.html import parse_html
 from index.ingest.plaintext import parse_plaintext
 from index.ingest.records import iter_json_document, iter_jsonl_text, parse_jsonl_line
@@ -35,16 +35,31 @@ def walk_folder(folder: Path) -> Iterator[Path]:
     """Supported files under ``folder``, recursively, sorted, hidden files and folders skipped.
 
     Sorted so two builds of the same folder see articles in the same order (same ids,
-    same report); unsupported files are skipped silently (folders hold images, notes...).
+    same report). :func:`unsupported_in_folder` names the files this leaves out.
     """
+    for path in _visible_files(folder):
+        if suffix_of(path) in SUPPORTED_SUFFIXES:
+            yield path
+
+
+def unsupported_in_folder(folder: Path) -> Iterator[IngestNote]:
+    """One note per visible file under ``folder`` that is not an article format."""
+    for path in _visible_files(folder):
+        if suffix_of(path) not in SUPPORTED_SUFFIXES:
+            kind = path.suffix or "(no extension)"
+            yield IngestNote(str(path), f"skipped: {kind!r} is not an article format ({_FORMATS})")
+
+
+#: The formats a folder is read for, as the notes about other files list them.
+_FORMATS = ", ".join(sorted(SUPPORTED_SUFFIXES))
+
+
+def _visible_files(folder: Path) -> Iterator[Path]:
     for root, dirs, files in os.walk(folder, onerror=None):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith("."):
-                continue
-            path = Path(root) / name
-            if suffix_of(path) in SUPPORTED_SUFFIXES:
-                yield path
+            if not name.startswith("."):
+                yield Path(root) / name
 
 
 def _human(n: int) -> str:
