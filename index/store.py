@@ -771,6 +771,7 @@ class _ArticleFacets:
     date_ts: np.ndarray  # float64, NaN when undated
     source_code: np.ndarray  # int32 index into ``sources``, -1 when unknown
     sources: tuple[str, ...]  # lowercased distinct sources
+    exists: np.ndarray  # bool: a row with this rowid exists (rowids have gaps after removals)
 
     @classmethod
     def load(cls, conn: sqlite3.Connection) -> _ArticleFacets:
@@ -778,13 +779,19 @@ class _ArticleFacets:
         size = max((r[0] for r in rows), default=0) + 1
         date_ts = np.full(size, np.nan)
         source_code = np.full(size, -1, dtype=np.int32)
+        exists = np.zeros(size, dtype=bool)
         codes: dict[str, int] = {}
         for rowid, ts, source in rows:
+            exists[rowid] = True
             if ts is not None:
                 date_ts[rowid] = ts
             if source:
                 source_code[rowid] = codes.setdefault(source.lower(), len(codes))
-        return cls(date_ts, source_code, tuple(codes))
+        return cls(date_ts, source_code, tuple(codes), exists)
+
+    def undated(self, sources: Sequence[str] | None) -> int:
+        """Articles without a date (of ``sources``, when given): what a date filter leaves out."""
+        return int((self.exists & np.isnan(self.date_ts) & self.mask(None, None, sources)).sum())
 
     def mask(self, since: datetime | None, until: datetime | None,
              sources: Sequence[str] | None) -> np.ndarray:
@@ -1113,6 +1120,10 @@ class IndexReader:
                               sources: Sequence[str] | None) -> np.ndarray:
         """Like :meth:`chunk_ids_matching`, for sentence ids."""
         return self._ids_matching("sentences", since, until, sources)
+
+    def undated_articles(self, sources: Sequence[str] | None = None) -> int:
+        """How many articles (of ``sources``) have no date, so no date filter can match them."""
+        return self._facets.undated(sources)
 
     def latest_articles(self, n: int) -> list[Article]:
         """The ``n`` most recently indexed articles (ties: newest article date first)."""

@@ -165,6 +165,11 @@ class Answerer:
             notes.append(f"nothing dated '{words.matched}'; searched all articles")
             applied = merge_filters(filters, parse_time_words("", now))
             allowed_chunks, allowed_sents = self._allowed(reader, applied)
+        if applied.since is not None or applied.until is not None:
+            undated = reader.undated_articles(applied.sources or None)
+            if undated:
+                plural = "s" if undated != 1 else ""
+                notes.append(f"{undated:,} undated article{plural} left out by the date filter")
         if allowed_chunks is not None and allowed_chunks.size == 0:
             notes.append("no article matches the filters")
             return Answer(

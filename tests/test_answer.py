@@ -248,3 +248,24 @@ def test_json_fields_contract(answerer: Answerer) -> None:
         assert key in data
     for s in data["sentences"]:
         assert {"text", "article_id", "title", "source", "date", "url", "score"} <= set(s)
+
+
+def test_a_date_filter_says_how_many_undated_articles_it_left_out(
+    tmp_path: Path, hashing_settings: RetrievalSettings
+) -> None:
+    undated = [
+        Article(id=f"undated-{i}", title="Marrow Valley rescue", source=source,
+                body=f"Rescuers in the Marrow Valley found {i} more survivors. The search goes on.")
+        for i, source in enumerate(["Northern Ledger", "Northern Ledger", "Screen Weekly"])
+    ]
+    build(tmp_path / "idx", [*ARTICLES, *undated])
+    answerer = Answerer(tmp_path / "idx", settings=hashing_settings, embedder=HashingEmbedder())
+    question = "How many people have died in the Marrow Valley floods?"
+    dated = answerer.ask(question, filters=Filters(since=date(2025, 3, 5)))
+    assert "3 undated articles left out by the date filter" in dated.notes
+    assert all(s.article_id == "flood-new" for s in dated.sentences)
+    one_source = answerer.ask(question, filters=Filters(until=date(2025, 3, 5), sources=["Screen Weekly"]))
+    assert "1 undated article left out by the date filter" in one_source.notes
+    assert not any("undated" in n for n in answerer.ask(question).notes)
+    by_source = answerer.ask(question, filters=Filters(sources=["Northern"]))
+    assert not any("undated" in n for n in by_source.notes)
