@@ -7,7 +7,7 @@ fetching its page, falling back to the feed's own text) is shared with ``watch``
 
 from __future__ import annotations
 
-import logging
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,17 +28,17 @@ HtmlParser = Callable[[str, str, str | None], Article]
 #: Receives each note line (something worth saying that is not a failure).
 NoteSink = Callable[[str], None]
 
-log = logging.getLogger("newsbot.feeds")
-
 
 def note_line(origin: str, reason: str) -> str:
     """A note as one line: ``note: ORIGIN: reason`` (never counted as a failure)."""
     return " ".join(f"note: {origin}: {reason}".split())
 
 
-def log_note(line: str) -> None:
-    """Where notes go when the caller names no sink: the ``newsbot.feeds`` log."""
-    log.info(line)
+def print_note(line: str) -> None:
+    """Where notes go by default (``newsbot index add``): stderr as they happen, like a skipped
+    input's line, but not counted in the summary's ``failed`` and no effect on the exit status."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _parse_html(html: str, origin: str, url: str | None) -> Article:
@@ -137,7 +137,7 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
 
 
 def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher, parse_html: HtmlParser = _parse_html,
-                       on_note: NoteSink = log_note) -> Iterator[Article | IngestError]:
+                       on_note: NoteSink = print_note) -> Iterator[Article | IngestError]:
     """Every item of a parsed feed as an article (or a one-line error), each page fetched once;
     notes (not failures) go to ``on_note``."""
     done: dict[str, Article | None] = {}
@@ -159,7 +159,7 @@ def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher, parse_html: HtmlParse
 
 
 def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings | None = None,
-                      on_note: NoteSink = log_note) -> Iterator[Article | IngestError]:
+                      on_note: NoteSink = print_note) -> Iterator[Article | IngestError]:
     """Articles from a feed URL, a feed file, or an article URL; one error line per bad input,
     one note line (to ``on_note``, not counted as failed) per item indexed without a link.
 
