@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from index.errors import ConfigError, FetchError
-from index.live.feeds import fallback_article, html_to_text, item_id, looks_like_feed, parse_feed
+from index.live.feeds import (
+    FeedItem,
+    ParsedFeed,
+    fallback_article,
+    html_to_text,
+    item_id,
+    looks_like_feed,
+    parse_feed,
+)
 from index.live.fetch import (
     HostThrottle,
     check_url,
@@ -19,7 +27,7 @@ from index.live.fetch import (
     same_site,
 )
 from index.live.state import backoff_rounds
-from index.live.watch import parse_duration, read_feeds_file
+from index.live.watch import parse_duration, read_feeds_file, take_newest
 
 
 def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
@@ -261,3 +269,21 @@ def test_a_surrogate_character_reference_costs_one_item_nothing_more() -> None:
     feed = parse_feed(data, "http://g.example/feed")
     assert [i.title for i in feed.items] == ["Half \ufffd an emoji \ufffd", "Good \U0001F600 one"]
     assert feed.items[0].text == "Broken \ufffd text. More text here."
+
+
+def test_a_round_takes_each_feeds_newest_items_round_robin_up_to_the_caps() -> None:
+    def feed(name: str, days: list[int | None]) -> ParsedFeed:
+        items = [FeedItem(guid=f"{name}{i}", link=None, title=f"{name}{i}", text="t",
+                          published=datetime(2024, 1, d, tzinfo=UTC) if d else None)
+                 for i, d in enumerate(days)]
+        return ParsedFeed(url=f"http://{name}.test/feed", title=name, version="rss20", items=items)
+
+    big = feed("big", [None, 3, 9, None, 5, 1])  # dated newest first, then undated in feed order
+    small = feed("small", [2, None])
+    tasks = [(f, item) for f in (big, small) for item in f.items]
+
+    taken, left = take_newest(tasks, per_feed=4, per_round=5)
+    assert [item.guid for _, item in taken] == ["big2", "small0", "big4", "small1", "big1"]
+    assert left == {big.url: 3}
+    taken, left = take_newest(tasks, per_feed=10, per_round=100)
+    assert len(taken) == 8 and left == {}

@@ -248,6 +248,54 @@ def test_failed_pages_are_retried_next_round_then_with_backoff(
     assert indexed(settings.index_dir)[item["link"]].title == title
 
 
+def test_a_big_feed_is_taken_newest_first_over_several_rounds(
+    srv: FeedServer, settings: IndexSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    live = LiveSettings(politeness_delay=0, fetch_timeout=1.0, feed_max_items=5)
+    items = []
+    for n in range(12):  # listed oldest first, so "newest first" is not the feed's order
+        item = serve_story(srv, n)
+        item["pubDate"] = format_datetime(datetime(2024, 5, n + 1, 12, tzinfo=UTC))
+        items.append(item)
+    feed = srv.feed("/big.xml", "Big", items)
+    feeds = feeds_file(tmp_path, [feed])
+    caplog.set_level(logging.INFO, logger="newsbot.watch")
+
+    (first,) = run(feeds, settings, live)
+    assert (first.articles_new, first.articles_deferred) == (5, 7)
+    assert set(indexed(settings.index_dir)) == {items[n]["link"] for n in range(7, 12)}
+    note = (f"note: round 1: 7 new or changed items left for the next rounds (at most 5 per feed and "
+            f"1000 per round: NEWSBOT_FEED_MAX_ITEMS, NEWSBOT_ROUND_MAX_ARTICLES); most from {feed} (7)")
+    assert first.notes == [note] and first.errors == []
+    assert [r.getMessage() for r in caplog.records].count(note) == 1
+    assert "(left for next rounds 7, fallback 0" in first.line()
+
+    # The feed did not change, yet the next rounds fetch it in full and take the rest.
+    (second,) = run(feeds, settings, live)
+    assert (second.articles_new, second.articles_deferred) == (5, 2)
+    assert set(indexed(settings.index_dir)) == {items[n]["link"] for n in range(2, 12)}
+    third, fourth = run(feeds, settings, live, rounds=2)
+    assert (third.articles_new, third.articles_deferred, third.notes) == (2, 0, [])
+    assert (fourth.feeds_not_modified, fourth.articles_new) == (1, 0)  # all taken: a 304 again
+    assert set(indexed(settings.index_dir)) == {item["link"] for item in items}
+    assert page_hits(srv) == 12  # every page fetched once
+
+
+def test_the_round_cap_is_shared_across_feeds(srv: FeedServer, settings: IndexSettings,
+                                              tmp_path: Path) -> None:
+    live = LiveSettings(politeness_delay=0, fetch_timeout=1.0, round_max_articles=4)
+    a = [serve_story(srv, n) for n in range(3)]  # undated: taken in the feed's order
+    b = [serve_story(srv, n) for n in range(3, 6)]
+    feeds = feeds_file(tmp_path, [srv.feed("/a.xml", "A", a), srv.feed("/b.xml", "B", b)])
+
+    (first,) = run(feeds, settings, live)
+    assert (first.articles_new, first.articles_deferred) == (4, 2)
+    assert set(indexed(settings.index_dir)) == {a[0]["link"], a[1]["link"], b[0]["link"], b[1]["link"]}
+    (second,) = run(feeds, settings, live)
+    assert (second.articles_new, second.articles_deferred) == (2, 0)
+    assert len(indexed(settings.index_dir)) == 6
+
+
 def test_one_story_through_several_feeds_is_indexed_once(srv: FeedServer, live: LiveSettings,
                                                          settings: IndexSettings, tmp_path: Path) -> None:
     title, paras = story(1)
@@ -359,6 +407,31 @@ def test_index_add_a_feed_item_without_a_link_is_a_note_not_a_failure(
     assert result.stderr.splitlines() == [
         f"note: {feed} item 'brief-1': item has no link; indexed the feed's content instead"]
     assert indexed(index_dir)[f"{feed}#brief-1"].body == "A brief from the newsroom about the harbour."
+
+
+def test_cli_watch_takes_its_caps_from_the_environment(srv: FeedServer, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.cli import index_app
+
+    for key, value in {"NEWSBOT_MODEL": "hashing-test", "NEWSBOT_ALLOW_PRIVATE_URLS": "1",
+                       "NEWSBOT_POLITENESS_DELAY": "0", "NEWSBOT_FETCH_TIMEOUT": "1",
+                       "NEWSBOT_FEED_MAX_ITEMS": "2"}.items():
+        monkeypatch.setenv(key, value)
+    feed = srv.feed("/feed.xml", "F", [serve_story(srv, i) for i in range(3)])
+    feeds, index_dir = feeds_file(tmp_path, [feed]), tmp_path / "idx"
+    args = ["watch", "--feeds", str(feeds), "--index", str(index_dir), "--every", "1s", "--rounds", "1"]
+    runner = CliRunner()
+
+    result = runner.invoke(index_app, args)
+    assert result.exit_code == 0, result.output
+    note = "note: round 1: 1 new or changed items left for the next rounds (at most 2 per feed"
+    assert note in result.stderr
+    assert len(indexed(index_dir)) == 2
+    assert runner.invoke(index_app, args).exit_code == 0 and len(indexed(index_dir)) == 3
+
+    monkeypatch.setenv("NEWSBOT_ROUND_MAX_ARTICLES", "0")
+    bad = runner.invoke(index_app, args)
+    assert bad.exit_code == 2 and bad.stderr.startswith("config error: NEWSBOT_ROUND_MAX_ARTICLES: ")
 
 
 def test_a_page_that_fails_later_keeps_its_full_article(srv: FeedServer, live: LiveSettings,

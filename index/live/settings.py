@@ -13,6 +13,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.settings import load_settings
 
+#: Far more than a news feed lists at once (typically 10-100 items), so a normal feed is taken
+#: whole in one round.
+DEFAULT_FEED_MAX_ITEMS = 200
+#: The feeds benchmark's first round (docs/feeds.md): 1,000 pages fetched, embedded with the
+#: default model and published in about 9 minutes on two cores, within a 15-minute ``--every``.
+DEFAULT_ROUND_MAX_ARTICLES = 1000
+
 
 def project_version() -> str:
     """The installed newsbot version (``0`` when running from an uninstalled checkout)."""
@@ -44,6 +51,13 @@ class LiveSettings(BaseSettings):
     user_agent: str = Field(default_factory=default_user_agent)
     #: A failing feed or page is retried next round, then skipped for 1, 3, 7… rounds, at most this.
     backoff_max_rounds: int = Field(default=16, ge=0)
+    #: New or changed items one watch round takes from one feed (newest first); the rest wait for
+    #: the next rounds. A feed listing 100,000 items then costs many bounded rounds, not one
+    #: that fetches and embeds for a day.
+    feed_max_items: int = Field(default=DEFAULT_FEED_MAX_ITEMS, gt=0)
+    #: New or changed items one watch round takes from all feeds together (taken round-robin
+    #: across feeds, so one big feed cannot starve the others); bounds the round's one update.
+    round_max_articles: int = Field(default=DEFAULT_ROUND_MAX_ARTICLES, gt=0)
 
 
 def load_live_settings(**overrides: object) -> LiveSettings:

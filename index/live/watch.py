@@ -1,9 +1,11 @@
 """``newsbot index watch``: fetch feeds in rounds, index new and changed articles.
 
 One round: conditional GET of every feed (304 → nothing to do), fetch the pages of new or
-changed items only, dedup by canonical URL and content hash, drop articles past the maximum
-age, then publish everything as **one** new index version with one ``apply_changes`` call
-(none when nothing changed). Live state is saved only after that publish (see
+changed items only (at most ``NEWSBOT_FEED_MAX_ITEMS`` per feed and
+``NEWSBOT_ROUND_MAX_ARTICLES`` in all, newest first; the rest wait for the next rounds),
+dedup by canonical URL and content hash, drop articles past the maximum age, then publish
+everything as **one** new index version with one ``apply_changes`` call (none when nothing
+changed). Live state is saved only after that publish (see
 :mod:`index.live.state`), so a SIGKILL anywhere leaves the last version intact and the next
 run simply redoes the unfinished round.
 
@@ -32,7 +34,7 @@ from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, parse_feed
 from index.live.fetch import Fetcher, interleave_by_host
 from index.live.settings import LiveSettings, load_live_settings
-from index.live.sources import FEED_ACCEPT, article_for_item, is_url
+from index.live.sources import FEED_ACCEPT, article_for_item, is_url, note_line
 from index.live.state import ArticleRecord, FeedRecord, ItemRecord, LiveState, backoff_rounds
 from index.models import Article
 from index.settings import IndexSettings
@@ -90,6 +92,8 @@ class RoundReport:
     articles_failed: int = 0
     articles_fallback: int = 0
     articles_removed: int = 0
+    #: New or changed items left for the next rounds (NEWSBOT_FEED_MAX_ITEMS / _ROUND_MAX_ARTICLES).
+    articles_deferred: int = 0
     seconds: float = 0.0
     version: str | None = None
     published: bool = False
@@ -101,11 +105,42 @@ class RoundReport:
         extra = [f"fallback {self.articles_fallback}", f"removed {self.articles_removed}"]
         if self.feeds_backing_off:
             extra.insert(0, f"feeds backing off {self.feeds_backing_off}")
+        if self.articles_deferred:
+            extra.insert(0, f"left for next rounds {self.articles_deferred}")
         extra.append(f"version {self.version}" if self.published else "no new version")
         return (f"round {self.round}: feeds fetched {self.feeds_fetched}, not modified "
                 f"{self.feeds_not_modified}, failed {self.feeds_failed}; articles new {self.articles_new}, "
                 f"updated {self.articles_updated}, duplicate {self.articles_duplicate}, failed "
                 f"{self.articles_failed}; {self.seconds:.2f}s ({', '.join(extra)})")
+
+
+#: One feed item to fetch and index this round, with the feed that lists it.
+Task = tuple[ParsedFeed, FeedItem]
+
+
+def newest_first(tasks: Sequence[Task]) -> list[Task]:
+    """Dated items newest first, then undated ones in the feed's own order."""
+    return sorted(tasks, key=lambda t: (t[1].published is None,
+                                        -t[1].published.timestamp() if t[1].published else 0.0))
+
+
+def take_newest(tasks: Sequence[Task], per_feed: int, per_round: int) -> tuple[list[Task], dict[str, int]]:
+    """The tasks one round takes: at most ``per_feed`` from each feed (its newest), at most
+    ``per_round`` in all, taken round-robin across feeds so one huge feed cannot crowd out the
+    others. Returns them and, per feed URL, how many were left for later rounds."""
+    by_feed: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_feed.setdefault(task[0].url, []).append(task)
+    queues = {url: newest_first(group)[:per_feed] for url, group in by_feed.items()}
+    taken: list[Task] = []
+    counts = dict.fromkeys(by_feed, 0)
+    for i in range(max((len(q) for q in queues.values()), default=0)):
+        for url, queue in queues.items():
+            if i < len(queue) and len(taken) < per_round:
+                taken.append(queue[i])
+                counts[url] += 1
+    left = {url: len(group) - counts[url] for url, group in by_feed.items() if len(group) > counts[url]}
+    return taken, left
 
 
 class Stopped(Exception):
@@ -140,6 +175,8 @@ class _Round:
         self.report = RoundReport(round=state.round)
         self.upserts: dict[str, Article] = {}
         self.removals: set[str] = set()
+        #: Each fetched feed's validators from before this round (see _keep_for_next_round).
+        self._old_validators: dict[str, tuple[str | None, str | None]] = {}
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -172,6 +209,7 @@ class _Round:
                 continue
             # A feed whose items wait for a retry is fetched in full, to see those items again.
             conditional = src not in pending_retry
+            self._old_validators[src] = (rec.etag, rec.last_modified)
             try:
                 feed = self._fetch_feed(src, rec, conditional)
             except IngestError as exc:
@@ -238,7 +276,27 @@ class _Round:
                     if waiting and rec.item_hash == item.item_hash and not self.state.due(rec.retry_round):
                         continue  # backing off
                 tasks.append((feed, item))
-        return interleave_by_host(tasks, lambda task: task[1].link)
+        taken, left = take_newest(tasks, self.live.feed_max_items, self.live.round_max_articles)
+        if left:
+            self._keep_for_next_round(left)
+        return interleave_by_host(taken, lambda task: task[1].link)
+
+    def _keep_for_next_round(self, left: dict[str, int]) -> None:
+        """Items over the caps are not processed, so the state does not mark them seen. Their
+        feeds keep the validators they had before this round, so the next round's conditional
+        GET gets them in full again (not a 304) and takes the next newest items."""
+        for url in left:
+            rec = self.state.feeds[url]
+            rec.etag, rec.last_modified = self._old_validators[url]
+            self.state.put_feed(rec)
+        total = sum(left.values())
+        self.report.articles_deferred = total
+        biggest = max(left, key=lambda url: left[url])
+        self._note(note_line(
+            f"round {self.state.round}",
+            f"{total} new or changed items left for the next rounds (at most {self.live.feed_max_items} "
+            f"per feed and {self.live.round_max_articles} per round: NEWSBOT_FEED_MAX_ITEMS, "
+            f"NEWSBOT_ROUND_MAX_ARTICLES); most from {biggest} ({left[biggest]})"))
 
     def _forget_vanished_retries(self, feeds: Sequence[ParsedFeed]) -> None:
         """An item waiting for a retry that its feed no longer lists is not retried again
