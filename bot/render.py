@@ -7,7 +7,15 @@ and quotes, so every piece of it goes through :func:`esc`; only this module writ
 A message may hold at most 4,096 characters after entity parsing, counted in UTF-16 code
 units. We measure the HTML source in UTF-16 units, which is never shorter than what Telegram
 counts, and split only between whole units (a sentence line, a source line), so a split never
-falls inside a tag or a sentence.
+falls inside a tag or a sentence. Measuring the source also keeps link targets (which Telegram
+does not count as text but limits with the entities) inside the same budget.
+
+Article metadata is scraped too and can be any length: a "title" that is a whole page, a URL
+of thousands of characters. Every unit is built to fit a message whatever its inputs: titles
+and source names are cut (as plain text, before escaping, ending with "…"), links longer than
+:data:`MAX_HREF` are dropped (a cut URL would lead somewhere else), and a citation line that is
+still too long loses its link, then more of its title. Nothing is ever cut after escaping or
+tagging, so a cut never falls inside a tag or an entity.
 """
 
 from __future__ import annotations
@@ -23,6 +31,15 @@ from retrieval.models import Answer, AnswerSentence, Passage, Suggestion
 
 #: Telegram's limit on one message's text.
 MAX_MESSAGE = 4096
+#: Longest article title shown, in UTF-16 units of text ("…" included); longer ones are cut.
+MAX_TITLE = 200
+#: Longest source name shown (same unit); longer ones are cut.
+MAX_SOURCE = 100
+#: Longest link target kept, as written in the HTML (escaped, UTF-16 units). Longer links are
+#: dropped, the title then shows unlinked: browsers and Telegram clients handle URLs this long,
+#: and a message's entities (link targets included) have a size limit of their own.
+MAX_HREF = 2048
+ELLIPSIS = "…"
 
 
 def esc(text: str | None) -> str:
@@ -48,21 +65,84 @@ def safe_url(url: str | None) -> str | None:
     return url.strip()
 
 
+def href_for(url: str | None) -> str | None:
+    """The escaped ``href`` for ``url``: None unless http(s) and at most :data:`MAX_HREF` long."""
+    href = safe_url(url)
+    if href is None:
+        return None
+    escaped = esc(href)
+    return escaped if tg_len(escaped) <= MAX_HREF else None
+
+
+def clip(text: str | None, limit: int) -> str:
+    """Plain text (whitespace collapsed) cut to at most ``limit`` UTF-16 units, ending in "…".
+
+    Cuts plain text, before any escaping or tagging, and between code points (never inside a
+    surrogate pair); at a space when there is one in the last quarter.
+    """
+    text = " ".join((text or "").split())
+    if tg_len(text) <= limit:
+        return text
+    if limit < 1:
+        return ""
+    budget = limit - tg_len(ELLIPSIS)
+    kept: list[str] = []
+    used = 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > budget:
+            break
+        kept.append(ch)
+    cut = "".join(kept)
+    space = cut.rfind(" ")
+    if space >= len(cut) * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+def fit(text: str | None, budget: int, limit: int) -> str:
+    """``text`` clipped to at most ``limit`` units and escaped, the HTML at most ``budget`` units."""
+    best = esc(clip(text, min(limit, max(budget, 0))))
+    if tg_len(best) <= budget:
+        return best
+    # Escaping lengthened it (``&`` is 5 units of HTML): the longest clip that still fits.
+    best, lo, hi = "", 0, min(limit, budget)
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = esc(clip(text, mid))
+        if tg_len(candidate) <= budget:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
 def format_date(value: datetime | None) -> str:
     return f"{value.day} {value:%b %Y}" if value else ""
 
 
-def link(title: str, url: str | None) -> str:
-    """The escaped title, linked when the article has a usable URL."""
-    label = esc(title.strip() or "(untitled)")
-    href = safe_url(url)
-    return f'<a href="{esc(href)}">{label}</a>' if href else label
+def cite_line(title: str, url: str | None, source: str | None, date: datetime | None,
+              prefix: str = "", max_len: int = MAX_MESSAGE) -> str:
+    """``prefix`` + ``Title — Source, 3 Mar 2005`` with the title linked, at most ``max_len`` units.
 
-
-def cite_line(title: str, url: str | None, source: str | None, date: datetime | None) -> str:
-    """``Title — Source, 3 Mar 2005`` with the title linked."""
-    extra = ", ".join(p for p in (esc(source), format_date(date)) if p)
-    return link(title, url) + (f" — {extra}" if extra else "")
+    Title and source are cut to :data:`MAX_TITLE` and :data:`MAX_SOURCE`; an over-long link is
+    left out. If the line still does not fit (a title of quotes escapes to six times its length),
+    the link goes, then the title is cut to what is left.
+    """
+    label = esc(clip(title, MAX_TITLE) or "(untitled)")
+    extra = ", ".join(p for p in (esc(clip(source, MAX_SOURCE)), format_date(date)) if p)
+    tail = f" — {extra}" if extra else ""
+    href = href_for(url)
+    line = prefix + (f'<a href="{href}">{label}</a>' if href else label) + tail
+    if tg_len(line) <= max_len:
+        return line
+    line = prefix + label + tail
+    if tg_len(line) <= max_len:
+        return line
+    if tg_len(prefix + tail) >= max_len:
+        tail = ""
+    label = fit(title if title.strip() else "(untitled)", max_len - tg_len(prefix + tail), MAX_TITLE)
+    return prefix + label + tail
 
 
 def pack(units: Sequence[str], max_len: int = MAX_MESSAGE, sep: str = "\n") -> list[str]:
@@ -154,15 +234,16 @@ def sentence_units(sentences: Sequence[AnswerSentence], max_len: int = MAX_MESSA
     return units
 
 
-def source_units(sentences: Sequence[AnswerSentence]) -> list[str]:
+def source_units(sentences: Sequence[AnswerSentence], max_len: int = MAX_MESSAGE) -> list[str]:
     cited = citations(sentences)
-    lines = [f"[{c.number}] " + cite_line(c.title, c.url, c.source, c.date) for c in cited.values()]
+    lines = [cite_line(c.title, c.url, c.source, c.date, prefix=f"[{c.number}] ", max_len=max_len)
+             for c in cited.values()]
     return ["", "<b>Sources</b>", *lines] if lines else []
 
 
 def render_sentences(sentences: Sequence[AnswerSentence], max_len: int = MAX_MESSAGE) -> list[str]:
     """Answer sentences with markers, then the sources block, packed into messages."""
-    return pack([*sentence_units(sentences, max_len), *source_units(sentences)], max_len)
+    return pack([*sentence_units(sentences, max_len), *source_units(sentences, max_len)], max_len)
 
 
 def render_answer(answer: Answer, max_len: int = MAX_MESSAGE) -> list[str]:
@@ -191,18 +272,22 @@ def render_more(
     return base, 0
 
 
-def suggestion_line(s: Suggestion) -> str:
-    return "• " + cite_line(s.title, s.url, s.source, s.date)
+def suggestion_line(s: Suggestion, max_len: int = MAX_MESSAGE) -> str:
+    return cite_line(s.title, s.url, s.source, s.date, prefix="• ", max_len=max_len)
 
 
 def render_unknown(answer: Answer, max_len: int = MAX_MESSAGE) -> list[str]:
-    """A plain "I don't know", then the closest articles so the reader can look further."""
+    """A plain "I don't know", then the closest articles so the reader can look further.
+
+    Every unit is built to fit (notes and titles cut as plain text before escaping), so none
+    is ever cut inside a tag or an entity.
+    """
     units = ["I don't know: I found no sentence in the news I have that answers this."]
-    units.extend(f"<i>{esc(note)}</i>" for note in answer.notes)
+    units.extend(f"<i>{fit(note, max_len - tg_len('<i></i>'), max_len)}</i>" for note in answer.notes)
     if answer.suggestions:
         units += ["", "<b>Closest articles</b>"]
-        units.extend(suggestion_line(s) for s in answer.suggestions)
-    return pack([u if tg_len(u) <= max_len else u[: max_len // 2] for u in units], max_len)
+        units.extend(suggestion_line(s, max_len) for s in answer.suggestions)
+    return pack(units, max_len)
 
 
 def source_button_labels(sentences: Sequence[AnswerSentence]) -> list[str]:
@@ -223,12 +308,15 @@ def render_passage(passage: Passage, max_len: int = MAX_MESSAGE) -> str:
 
     Neighbours are dropped from the far ends first if the passage does not fit.
     """
-    head = "<b>" + esc(passage.title or "(untitled)") + "</b>"
-    extra = ", ".join(p for p in (esc(passage.source), format_date(passage.date)) if p)
+    head = "<b>" + esc(clip(passage.title, MAX_TITLE) or "(untitled)") + "</b>"
+    extra = ", ".join(p for p in (esc(clip(passage.source, MAX_SOURCE)), format_date(passage.date)) if p)
     if extra:
         head += f"\n{extra}"
-    href = safe_url(passage.url)
-    foot = f'\n\n<a href="{esc(href)}">Read the full article</a>' if href else ""
+    href = href_for(passage.url)
+    foot = f'\n\n<a href="{href}">Read the full article</a>' if href else ""
+    if tg_len(head + foot) > max_len // 2:
+        # Escaped metadata at its longest: the passage keeps the room, the link goes.
+        foot = ""
 
     sents = list(passage.sentences)
 
@@ -252,7 +340,7 @@ def render_passage(passage: Passage, max_len: int = MAX_MESSAGE) -> str:
     if tg_len(text) > max_len:
         only = " ".join(sents[0].text.split()) if sents else ""
         budget = max_len - tg_len(f"{head}\n\n<b>…</b>{foot}")
-        piece = split_text(only, max(budget, 16))[0]
+        piece = (split_text(only, max(budget, 16)) or [""])[0]
         text = f"{head}\n\n<b>{esc(piece)}…</b>{foot}"
     return text
 
@@ -263,8 +351,8 @@ def render_latest(articles: Sequence[Any]) -> list[str]:
         return ["The index holds no articles yet."]
     units = ["<b>Latest articles</b>"]
     units.extend(
-        "• " + cite_line(getattr(a, "title", ""), getattr(a, "url", None), getattr(a, "source", None),
-                         getattr(a, "date", None))
+        cite_line(getattr(a, "title", ""), getattr(a, "url", None), getattr(a, "source", None),
+                  getattr(a, "date", None), prefix="• ")
         for a in articles
     )
     return pack(units)
@@ -273,7 +361,9 @@ def render_latest(articles: Sequence[Any]) -> list[str]:
 def render_about(about: Any) -> str:
     """/about: what the index holds (an ``index.store.IndexAbout``)."""
     sources = list(getattr(about, "sources", []) or [])
-    names = ", ".join(f"{esc(s.name or 'unknown')} ({s.articles})" for s in sources[:10])
+    # At most 2 x MAX_SOURCE units of HTML per name: ten of them always fit one message.
+    names = ", ".join(f"{fit(s.name, 2 * MAX_SOURCE, MAX_SOURCE) or 'unknown'} ({s.articles})"
+                      for s in sources[:10])
     if len(sources) > 10:
         names += f" and {len(sources) - 10} more"
     earliest, latest = getattr(about, "earliest", None), getattr(about, "latest", None)

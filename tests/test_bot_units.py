@@ -149,6 +149,116 @@ def test_passage_bolds_the_cited_sentence_and_fits() -> None:
     plain(html)
 
 
+LONG_TITLE = "Breaking: " + " ".join(f"word{i}" for i in range(900))  # ~6,000 characters
+LONG_URL = "https://news.example/story?" + "&".join(f"k{i}=v{i}" for i in range(800))  # ~7,000
+
+
+def assert_deliverable(msgs: list[str]) -> list[str]:
+    """Every message within Telegram's limit and parsed like Telegram would (tags balanced,
+    entities whole); returns what the user reads."""
+    assert msgs
+    for m in msgs:
+        assert render.tg_len(m) <= render.MAX_MESSAGE, render.tg_len(m)
+    return [plain(m) for m in msgs]
+
+
+def test_long_title_and_url_are_cut_and_every_message_fits() -> None:
+    """The article behind issue #9: a 6,000-character title and a 7,000-character URL."""
+    long = sent("The dam held overnight.", "a1", 1, LONG_TITLE, url=LONG_URL, source="S" * 3000)
+    short = sent("Water levels fell.", "a2", 2, "Short headline", url="https://x.test/b")
+    msgs = render.render_answer(answer([long, short], alternatives=[sent("Roads reopened.", "a3", 3,
+                                                                          LONG_TITLE, url=LONG_URL)]))
+    [text] = assert_deliverable(msgs)
+    line = next(ln for ln in text.splitlines() if ln.startswith("[1] "))
+    title = line.removeprefix("[1] ").split(" — ")[0]
+    assert title.endswith("…") and LONG_TITLE.startswith(title.removesuffix("…"))
+    assert len(title) <= render.MAX_TITLE
+    assert "href" not in msgs[0].split("\n")[-2]  # the 7,000-character link is left out
+    assert '[2] <a href="https://x.test/b">Short headline</a>' in msgs[0]  # others keep theirs
+    assert "The dam held overnight. [1]" in text and "Water levels fell. [2]" in text
+    more, shown = render.render_more(answer([long, short], alternatives=[
+        sent("Roads reopened.", "a3", 3, LONG_TITLE, url=LONG_URL)]), 3)
+    assert shown == 1 and "Roads reopened. [3]" in assert_deliverable(more)[-1]
+
+
+def test_title_of_entities_and_emoji_is_cut_as_text_not_as_html() -> None:
+    # Each '&' is 5 units of HTML and each emoji 2 UTF-16 units: the cut must count both and
+    # never land inside "&amp;" or between the halves of a surrogate pair.
+    for title in ['&"<>' * 2000, "😀" * 5000, "x" * 10_000]:
+        s = sent("Fact.", title=title, url="https://x.test/" + "&" * 1000, source='"' * 500)
+        [text] = assert_deliverable(render.render_answer(answer([s])))
+        shown = text.splitlines()[-1].removeprefix("[1] ").split(" — ")[0]
+        assert shown.endswith("…") and title.startswith(shown.removesuffix("…"))
+
+
+def test_clip_cuts_plain_text_with_an_ellipsis() -> None:
+    assert render.clip("short title", 20) == "short title"
+    cut = render.clip("Mayor wins the election in a landslide", 20)
+    assert cut == "Mayor wins the…" and render.tg_len(cut) <= 20
+    assert render.clip("😀" * 10, 5) == "😀😀…"  # 2 + 2 + 1 units
+    assert render.clip("  spaced \n out  ", 50) == "spaced out"
+
+
+def test_unknown_with_long_suggestion_and_note_is_valid_html() -> None:
+    """Issue #9, item 2: the over-long suggestion was cut inside its <a> tag."""
+    a = Answer(question="q", answered=False, confidence=0.1, notes=["note & <more> " * 600],
+               suggestions=[Suggestion(article_id="a", title=LONG_TITLE, source="S", date=DATE, url=LONG_URL,
+                                       score=0.3),
+                            Suggestion(article_id="b", title="Close & near", source="T", date=DATE,
+                                       url="https://x.test/b", score=0.2)])
+    texts = assert_deliverable(render.render_answer(a))
+    joined = "\n".join(texts)
+    assert joined.startswith("I don't know")
+    assert "• Breaking: word0 word1" in joined and "… — S, 4 Mar 2024" in joined
+    assert "• Close & near — T, 4 Mar 2024" in joined
+    note = next(t for t in joined.splitlines() if t.startswith("note & <more>"))
+    assert note.endswith("…")
+
+
+def test_latest_passage_and_about_fit_whatever_the_metadata() -> None:
+    from types import SimpleNamespace
+
+    articles = [SimpleNamespace(title=LONG_TITLE, url=LONG_URL, source="S" * 5000, date=DATE)
+                for _ in range(20)]
+    texts = assert_deliverable(render.render_latest(articles))
+    assert sum(t.count("• Breaking: word0") for t in texts) == 20
+    p = Passage(article_id="a", title=LONG_TITLE, source="&" * 5000, date=DATE, url=LONG_URL, sentences=[
+        PassageSentence(sentence_id=i, position=i, start=0, end=1, text=f"Sentence {i}.", cited=i == 1)
+        for i in range(3)])
+    [text] = assert_deliverable([render.render_passage(p)])
+    assert "Sentence 1." in text and text.startswith("Breaking: word0") and "…" in text.splitlines()[0]
+    sources = [SimpleNamespace(name="&" * 5000, articles=1) for _ in range(12)]
+    about = SimpleNamespace(articles=3, sentences=9, version="v1", earliest=DATE, latest=DATE,
+                            last_update=None, sources=sources)
+    [text] = assert_deliverable([render.render_about(about)])
+    assert "and 2 more" in text
+
+
+def test_random_metadata_always_renders_deliverable_messages() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    # A short random piece repeated up to 7,000 characters: long, escape-heavy, astral.
+    piece = st.text(alphabet=["a", " ", "&", "<", '"', "😀", "é", "\n"], max_size=6)
+    field = st.tuples(piece, st.integers(0, 7000)).map(lambda t: (t[0] * t[1])[:7000])
+
+    @settings(max_examples=40, deadline=None)
+    @given(title=field, source=field, path=field, body=field)
+    def check(title: str, source: str, path: str, body: str) -> None:
+        url = "https://x.test/" + path
+        s = [sent(body + ".", f"a{i}", i, title, url=url, source=source) for i in range(3)]
+        assert_deliverable(render.render_answer(answer(s[:2], alternatives=s[2:])))
+        assert_deliverable(render.render_more(answer(s[:2], alternatives=s[2:]), 3)[0])
+        sug = Suggestion(article_id="a", title=title, source=source, date=DATE, url=url, score=0.1)
+        assert_deliverable(render.render_answer(Answer(question="q", answered=False, confidence=0.0,
+                                                       suggestions=[sug] * 5, notes=[body])))
+        psg = [PassageSentence(sentence_id=1, position=0, start=0, end=1, text=body, cited=True)]
+        assert_deliverable([render.render_passage(Passage(article_id="a", title=title, source=source,
+                                                          url=url, sentences=psg))])
+
+    check()
+
+
 def test_source_labels() -> None:
     labels = render.source_button_labels([sent("a", "x"), sent("b", "y"), sent("c", "x")])
     assert labels == ["Source [1]", "Source [2]", "Source [1b]"]
