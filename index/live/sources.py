@@ -7,13 +7,12 @@ fetching its page, falling back to the feed's own text) is shared with ``watch``
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from index.errors import FetchError, IngestError
+from index.errors import FetchError, IngestError, IngestNote
 from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
 from index.live.fetch import Fetcher, FetchResult, normalize_url, same_site
@@ -25,20 +24,6 @@ FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9,
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 HtmlParser = Callable[[str, str, str | None], Article]
-#: Receives each note line (something worth saying that is not a failure).
-NoteSink = Callable[[str], None]
-
-
-def note_line(origin: str, reason: str) -> str:
-    """A note as one line: ``note: ORIGIN: reason`` (never counted as a failure)."""
-    return " ".join(f"note: {origin}: {reason}".split())
-
-
-def print_note(line: str) -> None:
-    """Where notes go by default (``newsbot index add``): stderr as they happen, like a skipped
-    input's line, but not counted in the summary's ``failed`` and no effect on the exit status."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
 
 
 def _parse_html(html: str, origin: str, url: str | None) -> Article:
@@ -60,8 +45,8 @@ class ItemOutcome:
 
     ``article`` is None when nothing can be indexed (``error`` says why) or when the page
     answered 304. With ``fallback`` the page failed and the article is the feed's own text
-    instead (``error`` says why the page was not used). ``note`` is a line worth printing
-    that is no failure: an item without a link is indexed from the feed's text as it stands.
+    instead (``error`` says why the page was not used). ``note`` is worth a line but is no
+    failure: an item without a link is indexed from the feed's text as it stands.
     """
 
     article: Article | None
@@ -69,7 +54,7 @@ class ItemOutcome:
     fallback: bool = False
     not_modified: bool = False
     page: FetchResult | None = None
-    note: str | None = None
+    note: IngestNote | None = None
 
 
 def page_article(page: FetchResult, item: FeedItem | None, feed: ParsedFeed | None,
@@ -114,7 +99,8 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
         except IngestError:
             return ItemOutcome(None, IngestError(where, "item has no link and no content; skipped"))
         # Nothing failed: the feed's text is all there is of this item (see docs/feeds.md).
-        return ItemOutcome(art, note=note_line(where, "item has no link; indexed the feed's content instead"))
+        note = IngestNote(where, "item has no link; indexed the feed's content instead")
+        return ItemOutcome(art, note=note)
     try:
         page = fetcher.get(item.link, trusted=False, etag=etag, last_modified=last_modified,
                            accept=PAGE_ACCEPT)
@@ -136,10 +122,10 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
                        fallback=True)
 
 
-def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher, parse_html: HtmlParser = _parse_html,
-                       on_note: NoteSink = print_note) -> Iterator[Article | IngestError]:
-    """Every item of a parsed feed as an article (or a one-line error), each page fetched once;
-    notes (not failures) go to ``on_note``."""
+def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher,
+                       parse_html: HtmlParser = _parse_html) -> Iterator[Article | IngestError]:
+    """Every item of a parsed feed as an article (or a one-line error or note), each page
+    fetched once."""
     done: dict[str, Article | None] = {}
     for item in feed.items:
         key = item.key
@@ -151,17 +137,17 @@ def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher, parse_html: HtmlParse
         outcome = article_for_item(item, feed, fetcher, parse_html=parse_html)
         done[key] = outcome.article
         if outcome.note is not None:
-            on_note(outcome.note)
+            yield outcome.note  # the pipeline prints it, and does not count it as failed
         if outcome.error is not None:
             yield outcome.error
         if outcome.article is not None:
             yield outcome.article
 
 
-def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings | None = None,
-                      on_note: NoteSink = print_note) -> Iterator[Article | IngestError]:
+def iter_url_articles(source: str, settings: IndexSettings,
+                      live: LiveSettings | None = None) -> Iterator[Article | IngestError]:
     """Articles from a feed URL, a feed file, or an article URL; one error line per bad input,
-    one note line (to ``on_note``, not counted as failed) per item indexed without a link.
+    an :class:`IngestNote` (not a failure) per item indexed without a link.
 
     The URL the operator names is trusted (it may be on an intranet); the item links a feed
     names are not (see :mod:`index.live.fetch`). Never raises for one bad input.
@@ -176,7 +162,7 @@ def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings |
             except IngestError as exc:
                 yield exc
                 return
-            yield from iter_feed_articles(feed, fetcher, on_note=on_note)
+            yield from iter_feed_articles(feed, fetcher)
             return
         try:
             result = fetcher.get(source, trusted=True, accept=FEED_ACCEPT)
@@ -186,7 +172,7 @@ def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings |
         try:
             if looks_like_feed(result.content, result.content_type):
                 feed = parse_feed(result.content, source, result.content_type)
-                yield from iter_feed_articles(feed, fetcher, on_note=on_note)
+                yield from iter_feed_articles(feed, fetcher)
             else:
                 yield page_article(result, None, None)
         except IngestError as exc:

@@ -29,12 +29,12 @@ from types import FrameType
 from typing import Any
 
 from index.embedding import Embedder
-from index.errors import ConfigError, IngestError, ModelMismatchError, NewsbotError
+from index.errors import ConfigError, IngestError, IngestNote, ModelMismatchError, NewsbotError
 from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, parse_feed
 from index.live.fetch import Fetcher, interleave_by_host
 from index.live.settings import LiveSettings, load_live_settings
-from index.live.sources import FEED_ACCEPT, article_for_item, is_url, note_line
+from index.live.sources import FEED_ACCEPT, article_for_item, is_url
 from index.live.state import ArticleRecord, FeedRecord, ItemRecord, LiveState, backoff_rounds
 from index.models import Article
 from index.settings import IndexSettings
@@ -187,7 +187,8 @@ class _Round:
         self.report.errors.append(line)
         log.log(level, line)
 
-    def _note(self, line: str) -> None:
+    def _note(self, note: IngestNote) -> None:
+        line = note.one_line()
         self.report.notes.append(line)
         log.info(line)
 
@@ -292,7 +293,7 @@ class _Round:
         total = sum(left.values())
         self.report.articles_deferred = total
         biggest = max(left, key=lambda url: left[url])
-        self._note(note_line(
+        self._note(IngestNote(
             f"round {self.state.round}",
             f"{total} new or changed items left for the next rounds (at most {self.live.feed_max_items} "
             f"per feed and {self.live.round_max_articles} per round: NEWSBOT_FEED_MAX_ITEMS, "
