@@ -363,6 +363,56 @@ async def test_long_answer_is_split_at_sentence_boundaries(answerer: Answerer) -
     assert buttons(msgs[-1]) and not any(buttons(m) for m in msgs[:-1])
 
 
+LONG_TITLE = ("Korvath dam holds after the storm, engineers say; live updates " * 100)[:6000]
+LONG_URL = "https://news.example/korvath-dam?" + "&".join(f"utm_{i}=x" for i in range(1000))[:6960]
+LONG_META_ARTICLE = dict(
+    id="dam-1", title=LONG_TITLE, source="River Desk", date="2024-03-07T06:00:00Z", url=LONG_URL,
+    body="The Korvath dam held through the night after engineers opened the spillways. "
+         "About 800 households downstream of the Korvath dam were told to stay on higher ground. "
+         "The reservoir fell by two metres by Friday.",
+)
+
+
+async def test_article_with_huge_title_and_url_is_still_answered(
+    tmp_path: Path, hashing_settings: RetrievalSettings
+) -> None:
+    """Issue #9: a 6,000-character title and a 7,000-character URL made every answer citing
+    the article, "More" and /latest fail with "Sorry"; now they are delivered, title cut."""
+    assert len(LONG_TITLE) == 6000 and len(LONG_URL) > 6990
+    index_dir = build_test_index(tmp_path / "index", HashingEmbedder(), [*ARTICLES, LONG_META_ARTICLE])
+    live = Answerer(index_dir, settings=hashing_settings, embedder=HashingEmbedder())
+    async with bot_running(live) as (server, _):
+        sentence = "About 800 households downstream of the Korvath dam were told to stay on higher ground."
+        server.message("How many households downstream of the Korvath dam had to stay on higher ground?",
+                       user_id=USER)
+        [reply] = await server.wait_sent(USER)
+        text = reply["text"]
+        assert text != APOLOGY_TEXT
+        assert f"{sentence} [1]" in text
+        cited = next(line for line in text.splitlines() if line.startswith("[1] "))
+        title = cited.removeprefix("[1] ").removesuffix(" — River Desk, 7 Mar 2024")
+        assert title.endswith("…") and LONG_TITLE.startswith(title.removesuffix("…")) and len(title) < 300
+        assert "korvath-dam" not in reply["html"]  # the link too long for Telegram is left out
+
+        answer_msg = server.messages[(USER, reply["message_id"])]
+        server.callback(answer_msg, button(reply, "More"), user_id=USER)
+        [edit] = await server.wait_for(lambda: server.edits)  # "More" added sentences
+        assert edit["text"].startswith(f"{sentence} [1]") and len(edit["text"]) > len(text)
+        server.callback(answer_msg, button(reply, "Source [1]"), user_id=USER)
+        server.message("/latest", user_id=USER)
+        msgs = await server.wait_sent(USER, 3)
+        await settle(server, 0.3)
+        msgs = server.sent_to(USER)
+        assert APOLOGY_TEXT not in [m["text"] for m in msgs]
+        assert not any("went wrong" in str(a.get("text")) for a in server.callback_answers)
+        assert msgs[0]["message_id"] == reply["message_id"] and sentence in msgs[0]["text"]
+        passage = next(m["text"] for m in msgs[1:] if "Korvath dam held through the night" in m["text"])
+        assert passage.startswith("Korvath dam holds after the storm") and "…" in passage.splitlines()[0]
+        latest = next(m["text"] for m in msgs if m["text"].startswith("Latest articles"))
+        assert "• Korvath dam holds after the storm" in latest and "… — River Desk, 7 Mar 2024" in latest
+        assert all(len(m["text"].encode("utf-16-le")) // 2 <= 4096 for m in msgs)
+
+
 # --------------------------------------------------------------------------- failures
 
 
