@@ -446,9 +446,29 @@ def _distinct_inputs(staged: StagedVersion) -> int:
 
 
 def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[Article | IngestError]:
+    """The articles of ``sources``, in order. URLs and feed files are fetched here, eagerly,
+    before the caller takes the writer lock: a slow server or a feed of many pages must not
+    keep every other writer (``watch``, another ``add``) waiting while it downloads. Local
+    files stay lazy, so a large folder is never held in memory."""
     from index.ingest import iter_articles
+    from index.ingest.files import FEED_SUFFIXES
+    from index.ingest.remote import is_url
 
-    return iter_articles([str(s) for s in sources], settings)  # type: ignore[arg-type]
+    names = [str(s) for s in sources]
+    fetched = {
+        name: list(iter_articles([name], settings))
+        for name in dict.fromkeys(names)
+        if is_url(name) or Path(name).suffix.lower() in FEED_SUFFIXES
+    }
+
+    def in_order() -> Iterator[Article | IngestError]:
+        for name in names:
+            if name in fetched:
+                yield from fetched.pop(name, [])
+            else:
+                yield from iter_articles([name], settings)
+
+    return in_order()
 
 
 def _expected(sources: Sequence[str | Path], settings: IndexSettings, progress: bool) -> int | None:

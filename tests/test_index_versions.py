@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from feed_server import FeedServer
+from feed_server import FeedServer, Route
 from test_store_support import make_article, make_articles, settings_for, write_jsonl
 from typer.testing import CliRunner
 
@@ -292,3 +292,35 @@ def test_watch_retries_next_round_when_the_disk_was_full(
     assert len(reports) == 1 and reports[0].articles_new == 1  # round 1 failed, round 2 published it
     with IndexReader.open(settings.index_dir) as reader:
         assert reader.manifest.articles == 1
+
+
+def test_add_fetches_pages_before_taking_the_writer_lock(
+    srv: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setenv("NEWSBOT_POLITENESS_DELAY", "0")
+    monkeypatch.setenv("NEWSBOT_FETCH_TIMEOUT", "5")
+
+    from index.pipeline import add_to_index
+    from index.store import IndexLock
+
+    srv.route("/news/slow", Route(hang=True))
+    srv.page("/news/fast", "Harbour reopens", ["The harbour reopened on Monday after repairs.",
+                                                "Boats returned within the hour."])
+    feed = srv.feed("/feed.xml", "F", [
+        {"title": "Slow story", "link": srv.url("/news/slow"), "description": "A slow page, in brief."},
+        {"title": "Harbour reopens", "link": srv.url("/news/fast")},
+    ])
+    settings = settings_for(tmp_path / "idx", allow_private_urls=True)
+    apply_changes(make_articles(2), (), settings, HashingEmbedder())
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(add_to_index([feed], settings, HashingEmbedder(),
+                                                                      progress=False)))
+    worker.start()
+    assert srv.hanging.wait(10)  # the add is waiting on the slow page...
+    with IndexLock(settings.index_dir, timeout=0.5):  # ...and another writer can still get in
+        pass
+    srv.release.set()
+    worker.join(30)
+    assert done and articles_in(settings.index_dir) == 4
