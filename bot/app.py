@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram import Bot, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
@@ -84,6 +87,14 @@ class RetryingRequest(HTTPXRequest):
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay
+        #: Retries are logged at DEBUG instead of WARNING (start-up reports one line instead).
+        self.quiet = False
+        #: The last failure retried, for a start-up deadline that cuts the retries short.
+        self.last_error: BaseException | None = None
+
+    @property
+    def _level(self) -> int:
+        return logging.DEBUG if self.quiet else logging.WARNING
 
     def _delay(self, attempt: int) -> float:
         # Full jitter: many chats failing at once must not retry in lockstep.
@@ -110,13 +121,15 @@ class RetryingRequest(HTTPXRequest):
                 retry = _surely_not_sent(exc) or api_method in IDEMPOTENT_METHODS
                 if not retry or attempt >= self.max_retries:
                     raise
-                log.warning("%s failed (%s); retry %d/%d", api_method, type(exc.__cause__ or exc).__name__,
-                            attempt + 1, self.max_retries)
+                self.last_error = exc
+                log.log(self._level, "%s failed (%s); retry %d/%d", api_method,
+                        type(exc.__cause__ or exc).__name__, attempt + 1, self.max_retries)
             else:
                 if code < 500 or attempt >= self.max_retries:
                     return code, payload
-                log.warning("%s answered HTTP %d; retry %d/%d", api_method, code, attempt + 1,
-                            self.max_retries)
+                self.last_error = NetworkError(f"HTTP {code}")
+                log.log(self._level, "%s answered HTTP %d; retry %d/%d", api_method, code, attempt + 1,
+                        self.max_retries)
             await asyncio.sleep(self._delay(attempt))
             attempt += 1
 
@@ -232,14 +245,20 @@ async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     svc.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def build_application(settings: BotSettings, answerer: Any) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The bot, ready for ``run_polling``/``run_webhook`` (or :func:`running` in tests)."""
+def make_request(settings: BotSettings) -> RetryingRequest:
+    """The HTTP client of every Bot API call but getUpdates: timeouts and retries from settings."""
     timeout = settings.request_timeout_seconds
-    request = RetryingRequest(
+    return RetryingRequest(
         connection_pool_size=64, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
         pool_timeout=timeout, max_retries=settings.max_retries,
     )
+
+
+def build_application(settings: BotSettings, answerer: Any) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bot, ready for ``run_polling``/``run_webhook`` (or :func:`running` in tests)."""
+    request = make_request(settings)
     # getUpdates gets its own connection and no retry wrapper: the Updater loop retries it.
+    timeout = settings.request_timeout_seconds
     updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout)
     app = (
         ApplicationBuilder()
@@ -323,10 +342,113 @@ def webhook_kwargs(settings: BotSettings) -> dict[str, Any]:
     }
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return chain
+
+
+def _not_bot_api(exc: BaseException) -> bool:
+    """The server answered, but not with the Bot API's JSON (a wrong URL, a proxy's error page):
+    python-telegram-bot then raises a plain TelegramError "Invalid server response"."""
+    return any(type(err) is TelegramError and err.message == "Invalid server response" for err in _chain(exc))
+
+
+def failure_reason(exc: BaseException, timeout: float) -> str:
+    """Why a request failed, in a few words: the OS's words for a network error when there
+    are any ("connection refused"), else the library's message."""
+    chain = _chain(exc)
+    if _not_bot_api(exc):
+        return "the server there does not answer like the Bot API (is TELEGRAM_API_BASE_URL right?)"
+    for err in chain:
+        if isinstance(err, ssl.SSLError):
+            return f"TLS error ({err.reason or err})"
+        if isinstance(err, socket.gaierror):
+            return f"cannot resolve the host name ({err.strerror})"
+        if isinstance(err, OSError) and err.errno and err.errno > 0:
+            return os.strerror(err.errno).lower()
+    if any(isinstance(err, (TimedOut, TimeoutError, httpx.TimeoutException)) for err in chain):
+        return f"no answer within {timeout:g} s"
+    text = " ".join(str(exc).split())
+    if text.startswith("httpx.") and ": " in text:  # PTB's "httpx.ConnectError: <message>"
+        text = text.split(": ", 1)[1]
+    return text or type(exc).__name__
+
+
+async def connect(target: Application[Any, Any, Any, Any, Any, Any] | Bot, settings: BotSettings) -> None:
+    """Start-up: reach the Bot API (``getMe``) within ``request_timeout_seconds``, retries included.
+
+    ``target`` (the application, or a bare bot) is initialized. A token Telegram rejects is a
+    :class:`ConfigError`; an API that cannot be reached in that time is a :class:`NewsbotError`
+    naming the URL and the reason: one line at the CLI, instead of python-telegram-bot's retry
+    loop and tracebacks. Retries in between are logged at DEBUG only.
+    """
+    bot = target.bot if isinstance(target, Application) else target
+    retrying = bot.request if isinstance(bot.request, RetryingRequest) else None
+    timeout = settings.request_timeout_seconds
+    # PTB logs a traceback for an answer that is not JSON; the error below says it in one line.
+    ptb_request_log = logging.getLogger("telegram.request")
+    ptb_level = ptb_request_log.level
+    ptb_request_log.setLevel(logging.CRITICAL)
+    if retrying is not None:
+        retrying.quiet, retrying.last_error = True, None
+    reason: str | None
+    try:
+        async with asyncio.timeout(timeout):
+            await target.initialize()
+        return
+    except InvalidToken as exc:  # 401, or 404 (also what a wrong URL gets)
+        reason = failure_reason(exc, timeout) if _not_bot_api(exc) else None
+    except TelegramError as exc:
+        reason = failure_reason(exc, timeout)
+    except TimeoutError:
+        last = retrying.last_error if retrying is not None else None
+        reason = failure_reason(last, timeout) if last is not None else f"no answer within {timeout:g} s"
+    finally:
+        ptb_request_log.setLevel(ptb_level)
+        if retrying is not None:
+            retrying.quiet = False
+    with contextlib.suppress(Exception):
+        await bot.shutdown()
+    if reason is None:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)")
+    reason = reason.replace(settings.token, "<token>")
+    raise NewsbotError(f"cannot reach the Telegram Bot API at {settings.api_base_url}: {reason}")
+
+
+def check_bot_api(settings: BotSettings) -> None:
+    """Reach the Bot API once before the slow part of start-up (loading the model), so an
+    unreachable API or a rejected token is reported in seconds (see :func:`connect`)."""
+
+    async def check() -> None:
+        bot = Bot(settings.token, base_url=settings.api_base_url, request=make_request(settings))
+        await connect(bot, settings)
+        await bot.shutdown()
+
+    asyncio.run(check())
+
+
 def run(settings: BotSettings, answerer: Any) -> None:
-    """Run until interrupted: long polling, or a webhook server when ``mode=webhook``."""
+    """Run until interrupted: long polling, or a webhook server when ``mode=webhook``.
+
+    The Bot API is reached first (:func:`connect`), on the event loop ``run_polling`` and
+    ``run_webhook`` then use (they find the application initialized): a rejected token or an
+    unreachable API is one error, raised within ``request_timeout_seconds``.
+    """
     configure_logging(settings)
     app = build_application(settings, answerer)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(connect(app, settings))
+    except BaseException:
+        loop.close()
+        asyncio.set_event_loop(None)
+        raise
     try:
         if settings.mode == "webhook":
             log.info("webhook mode: listening on %s:%d, public URL %s", settings.webhook_listen,
@@ -340,5 +462,6 @@ def run(settings: BotSettings, answerer: Any) -> None:
                           ) from None
     except TelegramError as exc:
         # Start-up only (getMe): once running, errors go to the error handler and retries.
-        detail = str(exc).replace(settings.token, "<token>")
-        raise NewsbotError(f"cannot reach the Bot API at {settings.api_base_url}: {detail}") from None
+        detail = failure_reason(exc, settings.request_timeout_seconds).replace(settings.token, "<token>")
+        raise NewsbotError(f"cannot reach the Telegram Bot API at {settings.api_base_url}: {detail}"
+                           ) from None

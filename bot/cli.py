@@ -42,14 +42,19 @@ def bot_command(
     from bot.settings import load_bot_settings
 
     settings = load_bot_settings()
-    from bot.app import configure_logging, run
+    from bot.app import check_bot_api, configure_logging, run
     from index.embedding import load_embedder, threads_for
     from index.settings import load_index_settings
+    from index.store import require_published
     from retrieval.answerer import Answerer
 
     configure_logging(settings)
     isettings = load_index_settings()
     index_dir = index if index is not None else Path(isettings.index_dir)
+    # Likewise a missing index, an unreachable Bot API or a rejected token: one line, the
+    # API's within TELEGRAM_REQUEST_TIMEOUT_SECONDS.
+    require_published(index_dir)
+    check_bot_api(settings)
     # Questions are short and answered in parallel threads (TELEGRAM_ANSWER_WORKERS): one
     # torch thread per encode. Two intra-op threads per question on a busy 2-core machine
     # made encoding 5-50x slower in the load bench. NEWSBOT_TORCH_THREADS > 0 overrides.

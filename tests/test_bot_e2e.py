@@ -664,6 +664,33 @@ async def test_newsbot_bot_command_end_to_end(tmp_path: Path, index_dir: Path) -
         assert "another-bots-token" not in err.decode()
 
 
+@pytest.mark.slow
+async def test_newsbot_bot_command_with_unreachable_api_is_one_line(tmp_path: Path, index_dir: Path) -> None:
+    """Issue #9: `newsbot bot` against a closed port printed ~130 lines and 3 chained
+    tracebacks after 30 s; now one line naming the URL and the reason, within seconds."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    url = f"http://127.0.0.1:{port}/bot"
+    env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "TELEGRAM_API_BASE_URL": url,
+           "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_REQUEST_TIMEOUT_SECONDS": "3",
+           "TELEGRAM_HEARTBEAT_FILE": str(tmp_path / "hb")}
+    cmd = [str(Path(sys.executable).parent / "newsbot"), "bot", "--index", str(index_dir)]
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    took = time.monotonic() - started
+    stderr = err.decode()
+    assert proc.returncode == 2
+    assert stderr.splitlines() == [f"error: cannot reach the Telegram Bot API at {url}: connection refused"]
+    assert "Traceback" not in stderr and not out
+    assert took < 15, f"took {took:.1f} s (3 s to reach the API, the rest is Python starting)"
+
+
 async def test_forged_and_foreign_button_data_reveal_nothing(answerer: Answerer) -> None:
     other = USER + 7
     async with bot_running(answerer) as (server, _):

@@ -242,7 +242,7 @@ def test_random_metadata_always_renders_deliverable_messages() -> None:
     piece = st.text(alphabet=["a", " ", "&", "<", '"', "😀", "é", "\n"], max_size=6)
     field = st.tuples(piece, st.integers(0, 7000)).map(lambda t: (t[0] * t[1])[:7000])
 
-    @settings(max_examples=40, deadline=None)
+    @settings(max_examples=30, deadline=None)
     @given(title=field, source=field, path=field, body=field)
     def check(title: str, source: str, path: str, body: str) -> None:
         url = "https://x.test/" + path
@@ -479,6 +479,71 @@ def test_bot_command_stops_on_bad_settings_with_one_line(
                            env={"TELEGRAM_BOT_TOKEN": TOKEN, "NEWSBOT_MODEL": "hashing-test"})
     assert result.exit_code == 2 and result.output.startswith("index not found")
     assert TOKEN not in result.output
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting is refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def reach(base_url: str, token: str = TOKEN, **overrides: Any) -> tuple[str, float]:
+    """``connect`` as start-up runs it: the one error line it raises, and how long it took."""
+    from telegram import Bot
+
+    from bot.app import connect, make_request
+    from index.errors import NewsbotError
+
+    settings = BotSettings(_env_file=None, bot_token=token, api_base_url=base_url,  # type: ignore[call-arg]
+                           **overrides)
+    started = time.monotonic()
+    with pytest.raises(NewsbotError) as err:
+        await connect(Bot(token, base_url=base_url, request=make_request(settings)), settings)
+    return err.value.one_line(), time.monotonic() - started
+
+
+async def test_unreachable_bot_api_is_one_line_within_the_request_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue #9, item 3: a closed port used to take 30 s, 3 chained tracebacks and 130 lines."""
+    caplog.set_level(logging.DEBUG)
+    url = f"http://127.0.0.1:{closed_port()}/bot"
+    line, took = await reach(url, request_timeout_seconds=5)
+    assert line == f"error: cannot reach the Telegram Bot API at {url}: connection refused"
+    assert took < 5.5  # the retries (about 2-4 s) fit the start-up deadline
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not noisy, [r.getMessage() for r in noisy]
+
+
+async def test_bot_api_that_never_answers_gives_up_at_the_request_timeout() -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/bot"
+        line, took = await reach(url, request_timeout_seconds=1)
+    assert line == f"error: cannot reach the Telegram Bot API at {url}: no answer within 1 s"
+    assert took < 2.0
+
+
+async def test_wrong_api_url_and_rejected_token_are_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    from fake_bot_api.server import TOKEN as FAKE_TOKEN
+    from fake_bot_api.server import FakeBotApi
+
+    async with FakeBotApi() as server:
+        # A web server that is not the Bot API (here: a wrong path) answers 404 with HTML.
+        wrong = f"http://127.0.0.1:{server.port}/not-the-api/bot"
+        line, _ = await reach(wrong, token=FAKE_TOKEN)
+        assert line == (f"error: cannot reach the Telegram Bot API at {wrong}: the server there does not "
+                        "answer like the Bot API (is TELEGRAM_API_BASE_URL right?)")
+        assert not [r for r in caplog.records if r.exc_info], "no library traceback in the log"
+        line, _ = await reach(server.base_url, token="7000002:another-bots-token-not-this-one")
+    assert line == ("config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token "
+                    "(revoked, or from another bot?)")
 
 
 def test_callback_data_is_parsed_strictly() -> None:
