@@ -517,10 +517,15 @@ def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder
 def add_to_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
                  progress: bool = True, lock_timeout: float = 3.0,
                  on_failure: Callable[[str], None] | None = None) -> BuildReport:
-    """Add or update the articles of ``sources``; everything already indexed stays."""
+    """Add or update the articles of ``sources``; everything already indexed stays.
+
+    With no index yet, finding no article at all is an IngestError, as for ``build``: an
+    empty articles folder must not look like success and leave nothing to answer from.
+    """
+    first = current_or_none(Path(settings.index_dir)) is None
     return apply_changes(_ingest(sources, settings), (), settings, embedder, progress=progress,
                          expected_total=_expected(sources, settings, progress), lock_timeout=lock_timeout,
-                         on_failure=on_failure)
+                         require_articles=first, sources_label=_label(sources), on_failure=on_failure)
 
 
 def remove_from_index(ids: Sequence[str], settings: IndexSettings, lock_timeout: float = 3.0,

@@ -327,3 +327,16 @@ def test_other_files_in_a_folder_are_one_note_each_not_failures(tmp_path: Path) 
         f"note: {folder / 'sub' / 'report.pdf'}: skipped: '.pdf' is not an article format "
         "(.atom, .htm, .html, .json, .jsonl, .markdown, .md, .ndjson, .rss, .txt, .xhtml, .xml)",
     ])
+
+
+def test_add_of_an_empty_folder_with_no_index_yet_is_an_error_not_silent_success(tmp_path: Path) -> None:
+    empty = tmp_path / "articles"
+    empty.mkdir()
+    idx = tmp_path / "idx"
+    code, out, err = run("index", "add", str(empty), "--index", str(idx))
+    assert code == 2 and out == ""
+    assert err.strip() == f"ingest error: {empty}: no articles found; the index was not changed"
+    # with an index, an add that finds nothing new is fine
+    run("index", "build", str(write_jsonl(tmp_path / "a.jsonl", make_articles(2))), "--index", str(idx))
+    code, out, _ = run("index", "add", str(empty), "--index", str(idx))
+    assert code == 0 and out.startswith("added 0,")
