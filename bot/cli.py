@@ -20,9 +20,38 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # -h as well as --help, on every subcommand (click hands it down to sub-contexts).
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(index_app, name="index", help="Build, update, inspect and verify the index.")
 register_retrieval_commands(app)
+
+
+def installed_version() -> str:
+    """The installed package's version (what `newsbot --version` prints)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newsbot")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"newsbot {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Answer questions from news articles with cited sentences."""
 
 
 @app.command("bot")

@@ -340,3 +340,14 @@ def test_add_of_an_empty_folder_with_no_index_yet_is_an_error_not_silent_success
     run("index", "build", str(write_jsonl(tmp_path / "a.jsonl", make_articles(2))), "--index", str(idx))
     code, out, _ = run("index", "add", str(empty), "--index", str(idx))
     assert code == 0 and out.startswith("added 0,")
+
+
+def test_version_and_short_help_on_every_command() -> None:
+    from importlib.metadata import version
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"newsbot {version('newsbot')}"
+    for args in (["-h"], ["index", "-h"], ["index", "build", "-h"], ["index", "rollback", "-h"],
+                 ["ask", "-h"], ["bot", "-h"]):
+        code, out, _ = run(*args)
+        assert code == 0 and "Usage: newsbot" in out, args
