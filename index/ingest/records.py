@@ -125,6 +125,14 @@ def record_to_article(record: Any, origin: str, line: int | None = None) -> Arti
 NESTED_TOO_DEEPLY = "invalid JSON (nested too deeply)"
 
 
+def _value_error(exc: ValueError) -> str:
+    """The reason for a ValueError from ``json.loads`` that is not a syntax error: Python
+    refuses to read an integer of more than 4,300 digits (``sys.set_int_max_str_digits``)."""
+    if "digits" in str(exc):
+        return "invalid JSON (a number with too many digits)"
+    return f"invalid JSON ({' '.join(str(exc).split())})"
+
+
 def parse_jsonl_line(text: str, origin: str, line: int) -> Article:
     """One JSONL line; a malformed line raises IngestError naming the line and the JSON error."""
     try:
@@ -133,18 +141,24 @@ def parse_jsonl_line(text: str, origin: str, line: int) -> Article:
         raise IngestError(origin, f"invalid JSON ({exc.msg} at column {exc.colno})", line) from None
     except RecursionError:  # json's parser recurses per level: ~100,000 "[" exhaust the stack
         raise IngestError(origin, NESTED_TOO_DEEPLY, line) from None
+    except ValueError as exc:  # not a JSONDecodeError: an integer over Python's 4,300-digit limit
+        raise IngestError(origin, _value_error(exc), line) from None
     return record_to_article(record, origin, line)
 
 
 def iter_jsonl_text(text: str, origin: str) -> Iterator[Article | IngestError]:
     """One article per line; a bad line is reported (by number) and the rest still read."""
     # split on "\n" only: U+2028 and friends may appear unescaped inside JSON strings
+    blank = True
     for number, raw in enumerate(text.split("\n"), start=1):
         if raw.strip():
+            blank = False
             try:
                 yield parse_jsonl_line(raw, origin, number)
             except IngestError as err:
                 yield err
+    if blank:  # only a BOM, or whitespace the byte check does not know (U+2028, UTF-16 spaces)
+        yield IngestError(origin, "empty file")
 
 
 def iter_json_document(text: str, origin: str) -> Iterator[Article | IngestError]:
@@ -163,6 +177,9 @@ def iter_json_document(text: str, origin: str) -> Iterator[Article | IngestError
         return
     except RecursionError:
         yield IngestError(origin, NESTED_TOO_DEEPLY)
+        return
+    except ValueError as exc:
+        yield IngestError(origin, _value_error(exc))
         return
     if isinstance(doc, Mapping) and _body_field(doc) is None:
         inner = _first(doc, CONTAINER_FIELDS)
