@@ -56,8 +56,9 @@ def parse_date(value: object) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, int | float):
-        seconds = value / 1000 if value > 1e11 else value  # milliseconds since the epoch
         try:
+            # milliseconds since the epoch; a 400-digit integer overflows the division itself
+            seconds = value / 1000 if value > 1e11 else value
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
