@@ -47,7 +47,12 @@ def decode_html(data: bytes) -> str:
         if declared:
             # pages that declare latin-1 are almost always really windows-1252
             declared = "cp1252" if declared in ("latin_1", "iso8859-1", "ascii") else declared
-            return data.decode(declared, errors="replace")
+            try:
+                return data.decode(declared, errors="replace")
+            except (LookupError, UnicodeError):
+                # a codec that is not a text encoding ("base64", "rot13": LookupError) or that
+                # cannot replace bad bytes ("idna", "punycode"): read the page as undeclared
+                pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
