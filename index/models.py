@@ -20,9 +20,11 @@ def normalize_body(text: str) -> str:
     Two copies of one story that differ only in trailing spaces, CRLF or indentation hash the
     same; a paragraph break still differs from a space, since texts that differ there are
     separately written articles often enough (different headlines, different layout) that
-    merging them would lose one.
+    merging them would lose one. A lone surrogate is U+FFFD, as in the stored ``Article``
+    (so the hash of a raw body, taken before the model replaces it, is that of the stored one).
     """
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", replace_lone_surrogates(text))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _HSPACE.sub(" ", text)
     text = _PARA_BREAK.sub("\n\n", text)
     return _LINE_BREAK.sub("\n", text).strip()
