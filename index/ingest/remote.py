@@ -21,4 +21,9 @@ def iter_remote(source: str, settings: IndexSettings) -> Iterator[Article | Inge
     except ImportError:
         yield IngestError(source, "feeds and URLs are not supported in this build")
         return
-    yield from iter_url_articles(source, settings)
+    found = False
+    for item in iter_url_articles(source, settings):
+        found = True
+        yield item
+    if not found:  # a well-formed feed without one item: a line, as for a JSON empty list
+        yield IngestError(source, "no articles (the feed has no items)")
