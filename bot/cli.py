@@ -88,7 +88,9 @@ def bot_command(
     # torch thread per encode. Two intra-op threads per question on a busy 2-core machine
     # made encoding 5-50x slower in the load bench. NEWSBOT_TORCH_THREADS > 0 overrides.
     embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"),
-                              isettings.precision)
+                              isettings.precision, isettings.query_runtime, isettings.cache_dir)
+    # Prepare the question path (the ONNX export, once per model) before anyone waits on it.
+    embedder.encode(["newsbot is starting"])
     answerer = Answerer(index_dir, embedder=embedder)
     run(settings, answerer)
 

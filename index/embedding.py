@@ -8,8 +8,10 @@ bag-of-words embedder for fast tests: it has the same interface and a word-count
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -18,8 +20,21 @@ import numpy as np
 
 from index.errors import ConfigError
 from index.models import ModelInfo
+from index.onnx_query import (
+    MIN_COSINE,
+    PROBES,
+    OnnxQueryEncoder,
+    QueryRuntime,
+    default_cache_dir,
+    export_name,
+    export_query_encoder,
+    onnx_runtime_installed,
+    reproduces,
+)
 from index.precision import ComputePrecision, Precision, resolve_precision
 from index.settings import DEFAULT_MODEL
+
+log = logging.getLogger("newsbot.embedding")
 
 
 @runtime_checkable
@@ -50,6 +65,8 @@ Workload = Literal["interactive", "batch"]
 #: Encodes of fewer texts stay fp32: a single short query gains nothing from bf16 here (its
 #: time is overhead, not matrix products), and questions keep full precision.
 BF16_MIN_BATCH = 8
+#: Encodes of at most this many texts (a question) take the ONNX path when it is on.
+SHORT_ENCODE_MAX_TEXTS = BF16_MIN_BATCH - 1
 
 
 def threads_for(setting: int, workload: Workload) -> int:
@@ -96,10 +113,20 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded offline."""
 
     def __init__(
-        self, name: str = DEFAULT_MODEL, threads: int = 0, precision: ComputePrecision = "fp32"
+        self, name: str = DEFAULT_MODEL, threads: int = 0, precision: ComputePrecision = "fp32",
+        query_runtime: QueryRuntime = "torch", cache_dir: Path | None = None,
     ) -> None:
-        """``precision`` bf16 runs batch encodes under bf16 autocast (``BF16_MIN_BATCH``)."""
+        """``precision`` bf16 runs batch encodes under bf16 autocast (``BF16_MIN_BATCH``);
+        ``query_runtime`` auto/onnx runs short encodes through ONNX Runtime (``onnx_query``),
+        exported once into ``cache_dir``."""
         self._precision = precision
+        self._name = name
+        self._threads = threads
+        self._query_runtime = query_runtime
+        self._cache_dir = cache_dir or default_cache_dir()
+        self._short: OnnxQueryEncoder | None = None
+        self._short_tried = False
+        self._short_lock = threading.Lock()  # the bot's answer workers may all ask at once
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -114,6 +141,7 @@ class SentenceTransformerEmbedder:
         transformers.logging.disable_progress_bar()
 
         path = resolve_model_path(name)
+        self._model_path = path
         try:
             self._model: Any = SentenceTransformer(path, device="cpu")
         except Exception as exc:  # the library raises OSError, ValueError, HF errors...
@@ -150,7 +178,10 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
             return np.zeros((0, self._info.dimension), dtype=np.float32)
-        if self._precision == "bf16" and len(texts) >= BF16_MIN_BATCH:
+        short = self.short_encoder() if len(texts) <= SHORT_ENCODE_MAX_TEXTS else None
+        if short is not None:
+            vecs = short.encode(texts)
+        elif self._precision == "bf16" and len(texts) >= BF16_MIN_BATCH:
             import torch
 
             with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -161,6 +192,47 @@ class SentenceTransformerEmbedder:
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return vecs
+
+    @property
+    def short_runtime(self) -> str:
+        """What runs short encodes: ``onnx`` or ``torch`` (after the first short encode)."""
+        return "onnx" if self.short_encoder() is not None else "torch"
+
+    def short_encoder(self) -> OnnxQueryEncoder | None:
+        """The ONNX path for short encodes, prepared on first use; None when it is off."""
+        if self._short_tried:
+            return self._short
+        with self._short_lock:
+            if not self._short_tried and self._query_runtime != "torch":
+                try:
+                    self._short = self._load_short_encoder()
+                except Exception as exc:  # onnx/onnxruntime raise their own types
+                    reason = " ".join(str(exc).split())[:300]
+                    if self._query_runtime == "onnx":
+                        raise ConfigError(f"NEWSBOT_QUERY_RUNTIME=onnx: {reason}") from None
+                    log.warning("questions are encoded with torch: the ONNX path failed (%s)", reason)
+            self._short_tried = True
+        return self._short
+
+    def _load_short_encoder(self) -> OnnxQueryEncoder:
+        if not onnx_runtime_installed():
+            raise RuntimeError("onnxruntime and onnx are not installed")
+        path = self._cache_dir / export_name(self._model_path, self._max_tokens)
+        threads = self._threads or usable_cores()
+        if path.is_file():
+            try:
+                return OnnxQueryEncoder(path, self._model.tokenizer, self._max_tokens, threads)
+            except Exception:  # a damaged cache file: export it again
+                path.unlink(missing_ok=True)
+        log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~10 s)",
+                    self._name, self._cache_dir)
+        export_query_encoder(self._model, path)
+        encoder = OnnxQueryEncoder(path, self._model.tokenizer, self._max_tokens, threads)
+        cosine = reproduces(encoder, self._encode(PROBES, len(PROBES)))
+        if cosine < MIN_COSINE:
+            path.unlink(missing_ok=True)
+            raise RuntimeError(f"the export does not reproduce the model (cosine {cosine:.5f})")
+        return encoder
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         vecs: np.ndarray = self._model.encode(
@@ -207,15 +279,18 @@ class HashingEmbedder:
         return out / norms
 
 
-def load_embedder(model: str = DEFAULT_MODEL, threads: int = 0, precision: Precision = "auto") -> Embedder:
+def load_embedder(model: str = DEFAULT_MODEL, threads: int = 0, precision: Precision = "auto",
+                  query_runtime: QueryRuntime = "torch", cache_dir: Path | None = None) -> Embedder:
     """The embedder for a model setting. ``hashing-test`` gives the test embedder.
 
     ``precision`` (NEWSBOT_PRECISION) applies to batch encodes; ``auto`` is bf16 where the CPU
-    computes it natively.
+    computes it natively. ``query_runtime`` (NEWSBOT_QUERY_RUNTIME) applies to short encodes:
+    commands that answer questions pass the setting, indexing keeps torch.
     """
     if model.startswith("hashing-test"):
         return HashingEmbedder(name=model)
-    return SentenceTransformerEmbedder(model, threads=threads, precision=resolve_precision(precision))
+    return SentenceTransformerEmbedder(model, threads=threads, precision=resolve_precision(precision),
+                                       query_runtime=query_runtime, cache_dir=cache_dir)
 
 
 def model_path_exists(name: str) -> bool:

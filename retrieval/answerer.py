@@ -93,7 +93,7 @@ class Answerer:
         if embedder is None:
             # Answering is interactive: one short question at a time (threads_for says why).
             embedder = load_embedder(isettings.model, threads_for(isettings.torch_threads, "interactive"),
-                                  isettings.precision)
+                                     isettings.precision, isettings.query_runtime, isettings.cache_dir)
         self.embedder = embedder
         if answer_reader is None and self.settings.reader_candidates > 0:
             from retrieval.reader import load_reader
