@@ -39,6 +39,10 @@ _QUOTES = "\"“”„‟«»"
 _HIDE_QUOTES = str.maketrans(dict.fromkeys(_QUOTES, " "))
 _CLOSERS = "\"”»’'"
 _OPENERS = "\"“„«"
+#: Whitespace beyond ASCII (no-break, thin, ideographic spaces...) as a plain space, for
+#: sentencex only: 1.0.32 panics on a capital, such a space and a full stop ("Plan B\u00a0.",
+#: slicing UTF-8 inside the space). Same length, so its offsets are still offsets into the line.
+_WIDE_SPACES = str.maketrans(dict.fromkeys((chr(c) for c in range(0x80, 0x3001) if chr(c).isspace()), " "))
 
 
 def _line_spans(body: str) -> list[tuple[int, int]]:
@@ -76,8 +80,7 @@ def _segment(text: str) -> list[tuple[int, int]]:
     ('Fans left. “' + 'Sad.”'); such a mark is moved to the sentence it opens.
     """
     spans: list[tuple[int, int]] = []
-    for b in sentencex.get_sentence_boundaries("en", text):
-        s, e = int(b["start_index"]), int(b["end_index"])
+    for s, e in _boundaries(text):
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
@@ -92,6 +95,21 @@ def _segment(text: str) -> list[tuple[int, int]]:
         if s < e:
             spans.append((s, e))
     return spans
+
+
+def _boundaries(text: str) -> list[tuple[int, int]]:
+    """sentencex's (start, end) character offsets; the whole text as one sentence if it panics.
+
+    A Rust panic surfaces as ``pyo3_runtime.PanicException``, a BaseException that no
+    ``except Exception`` catches: one odd line would otherwise end a whole build.
+    """
+    try:
+        found = sentencex.get_sentence_boundaries("en", text.translate(_WIDE_SPACES))
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        return [(0, len(text))]
+    return [(int(b["start_index"]), int(b["end_index"])) for b in found]
 
 
 def _unbalanced(text: str) -> bool:
@@ -130,9 +148,12 @@ def _segment_ignoring_quotes(text: str) -> list[tuple[int, int]]:
     rest of the paragraph as one quoted sentence; hiding the marks restores the boundaries.
     """
     masked = text.translate(_HIDE_QUOTES)
+    segments = _segment(masked)
     spans: list[tuple[int, int]] = []
-    for s, e in _segment(masked):
-        while e < len(text) and text[e] in _CLOSERS:
+    for i, (s, e) in enumerate(segments):
+        # ’ and ' are not hidden: one that starts the next sentence stays with it
+        limit = segments[i + 1][0] if i + 1 < len(segments) else len(text)
+        while e < limit and text[e] in _CLOSERS:
             e += 1
         floor = spans[-1][1] if spans else 0
         while s > floor and text[s - 1] in _OPENERS:
