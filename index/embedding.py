@@ -293,11 +293,6 @@ def load_embedder(model: str = DEFAULT_MODEL, threads: int = 0, precision: Preci
                                        query_runtime=query_runtime, cache_dir=cache_dir)
 
 
-def model_path_exists(name: str) -> bool:
-    """True when ``name`` is a local folder (as opposed to a hub name)."""
-    return Path(name).is_dir()
-
-
 class DelegatingEmbedder:
     """An embedder that forwards to another one; subclass it to observe or cache ``encode``.
 

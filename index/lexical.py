@@ -1,13 +1,9 @@
-"""BM25 keyword search: one tokenizer for index build and query time, and a small index wrapper.
+"""BM25 keyword search: a small index wrapper over bm25s, used at index build and query time.
 
 Dense vectors miss exact figures and rare names ("286", "1.13bn", "Cavusoglu"); BM25 catches
-them.  The tokenizer is the single place that decides what a term is, so a query and the
-documents it should match are always cut the same way:
-
-* lowercase, Unicode word characters;
-* numbers are kept whole with their decimal part and unit suffix (``$1.13bn`` → ``1.13bn``,
-  ``1,000`` → ``1000``), so a figure in a question matches the same figure in a sentence;
-* English stopwords dropped, remaining words stemmed with PyStemmer's English stemmer.
+them. What a term is (the tokenizer, stemmer and stopwords) is decided in one place,
+:mod:`index.textproc`, so a query and the documents it should match are always cut the same
+way; :func:`tokenize` is re-exported here for the index build.
 
 Document ``i`` of an index is the ``i``-th id in ascending id order of its metadata table
 (see ``index.store``); this module only knows positions.
@@ -15,47 +11,16 @@ Document ``i`` of an index is the ``i``-th id in ascending id order of its metad
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
 
-#: A number (with thousands separators, a decimal part and a unit suffix like ``bn``/``m``/``%``
-#: glued on) or a run of word characters.
-_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*[^\W\d_]*|[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"}  # possessive 's and n't leftovers
-_STEMMER = Stemmer.Stemmer("english")
+from index.textproc import tokenize
 
-
-@lru_cache(maxsize=200_000)
-def _normalize_term(raw: str) -> str:
-    """One raw lowercase match → its index term ('' for a stopword). Cached: news reuses words."""
-    if raw[0].isdigit():
-        # "1,000" and "1000" are the same figure; "1.13" keeps its decimal point.
-        return raw.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+\w*", raw) else raw
-    if raw in _STOPWORDS:
-        return ""
-    return str(_STEMMER.stemWord(raw))
-
-
-def tokenize(text: str) -> list[str]:
-    """The index terms of one text, in order (used for documents and queries alike)."""
-    out: list[str] = []
-    for raw in _TOKEN_RE.findall(text.lower()):
-        term = _normalize_term(raw)
-        if term:
-            out.append(term)
-    return out
-
-
-def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
-    """:func:`tokenize` over many texts."""
-    return [tokenize(t) for t in texts]
+__all__ = ["LexicalIndex", "tokenize"]
 
 
 class LexicalIndex:
@@ -73,7 +38,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]]) -> LexicalIndex:
-        """Index already tokenized documents (from :func:`tokenize_many`)."""
+        """Index already tokenized documents (each one :func:`tokenize`'s terms)."""
         if not documents:
             return cls(None, 0)
         model = bm25s.BM25()
@@ -97,6 +62,23 @@ class LexicalIndex:
             raise FileNotFoundError(f"{directory}: no BM25 index files")
         model = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
         return cls(model, int(model.scores["num_docs"]))
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of each (already tokenized) term, BM25-style:
+        ``log(1 + (N - df + 0.5) / (df + 0.5))``, so rare names weigh more than common words; a
+        term in no document has df 0. An empty index has no statistics: every term gets 1.0.
+        """
+        if self._model is None:
+            return {t: 1.0 for t in terms}
+        vocab: dict[str, int] = self._model.vocab_dict
+        indptr = self._model.scores["indptr"]
+        n = float(self._model.scores["num_docs"])
+        out: dict[str, float] = {}
+        for t in terms:
+            tid = vocab.get(t)
+            df = float(indptr[tid + 1] - indptr[tid]) if tid is not None else 0.0
+            out[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return out
 
     def scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every document for ``query``; None when no query term is in the index."""

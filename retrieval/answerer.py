@@ -7,7 +7,6 @@ numpy over ~100 candidate sentences whose vectors were stored at index time.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -20,7 +19,7 @@ import numpy as np
 
 from index.embedding import Embedder, load_embedder, threads_for
 from index.errors import NewsbotError
-from index.lexical import tokenize
+from index.lexical import LexicalIndex
 from index.models import Article, Sentence
 from index.precision import resolve_precision
 from index.settings import load_index_settings
@@ -505,32 +504,21 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
 
 
 def _bm25_idf(reader: IndexReader, terms: Sequence[str]) -> dict[str, float]:
-    """BM25-style idf ``log(1 + (N - df + 0.5) / (df + 0.5))`` from the sentence BM25 index.
+    """BM25-style idf of each term over the sentence BM25 index (``LexicalIndex.idf``): rare
+    names weigh more than common words. 1.0 per term when the reader has no such index."""
+    lex = _sentence_lexical(reader)
+    return lex.idf(terms) if lex is not None else {t: 1.0 for t in terms}
 
-    Rare names weigh more than common words. Falls back to 1.0 per term when the reader does
-    not expose its lexical index.
+
+def _sentence_lexical(reader: IndexReader) -> LexicalIndex | None:
+    """The reader's BM25 index over sentences, if it has one.
+
+    ``IndexReader.lexical_sentences`` is the store's public accessor (issue 10, added with the
+    split of ``index/store.py``); until every reader has it, the private field it replaces is
+    read (TODO(#10): drop the fallback once the store package is in).
     """
-    lex: Any = getattr(reader, "lexical_sentences", None) or getattr(reader, "_bm25_sentences", None)
-    model: Any = getattr(lex, "_model", None) if lex is not None else None
-    if model is None:
-        return {t: 1.0 for t in terms}
-    try:
-        vocab = model.vocab_dict
-        indptr = model.scores["indptr"]
-        n = float(model.scores["num_docs"])
-    except (AttributeError, KeyError, TypeError):
-        return {t: 1.0 for t in terms}
-    out: dict[str, float] = {}
-    for t in terms:
-        tid = vocab.get(t)
-        df = float(indptr[tid + 1] - indptr[tid]) if tid is not None else 0.0
-        out[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-    return out
-
-
-def query_terms(text: str) -> list[str]:
-    """Index terms of a text (re-exported for the bench)."""
-    return tokenize(text)
+    lex: object = getattr(reader, "lexical_sentences", None) or getattr(reader, "_bm25_sentences", None)
+    return lex if isinstance(lex, LexicalIndex) else None
 
 
 __all__ = ["Answerer", "Retrieval", "date"]

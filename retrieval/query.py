@@ -13,214 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-import Stemmer
-
-from index.lexical import tokenize
+from index.textproc import FUNCTION_STEMS, FUNCTION_WORDS, stem, tokenize
+from index.textproc import words as tokens
 from retrieval.models import Filters, Turn
 
-_STEMMER = Stemmer.Stemmer("english")
+#: Function words: they carry no topic and must not drive overlap scores (``index.textproc``).
+STOPWORDS = FUNCTION_WORDS
+_STOP_STEMS = FUNCTION_STEMS
 
-#: Function words: they carry no topic and must not drive overlap scores.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "also",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "aren't",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "didn't",
-        "do",
-        "does",
-        "doesn't",
-        "doing",
-        "don't",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "he'd",
-        "he'll",
-        "he's",
-        "her",
-        "here",
-        "here's",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "how's",
-        "i",
-        "i'd",
-        "i'll",
-        "i'm",
-        "i've",
-        "if",
-        "in",
-        "into",
-        "is",
-        "isn't",
-        "it",
-        "it's",
-        "its",
-        "itself",
-        "let's",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "ought",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "she'd",
-        "she'll",
-        "she's",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "that's",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "there's",
-        "these",
-        "they",
-        "they'd",
-        "they'll",
-        "they're",
-        "they've",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "wasn't",
-        "we",
-        "we'd",
-        "we'll",
-        "we're",
-        "we've",
-        "were",
-        "weren't",
-        "what",
-        "what's",
-        "when",
-        "when's",
-        "where",
-        "where's",
-        "which",
-        "while",
-        "who",
-        "who's",
-        "whom",
-        "why",
-        "why's",
-        "with",
-        "won't",
-        "would",
-        "you",
-        "you'd",
-        "you'll",
-        "you're",
-        "you've",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "whose",
-        "many",
-        "much",
-        "did",
-        "does",
-        "tell",
-        "say",
-        "said",
-        "says",
-        "according",
-        "name",
-        "named",
-        "called",
-        "get",
-        "got",
-        "kind",
-        "type",
-        "one",
-        "ones",
-        "s",
-        "t",
-        "also",
-        "still",
-        "just",
-        "yet",
-        "ever",
-        "often",
-        "already",
-    ]
-)
-
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
 _CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z'’\-]+|\b[A-Z]{2,}\b")
@@ -235,8 +35,6 @@ class AnswerType(StrEnum):
     PLACE = "place"
     OTHER = "other"
 
-
-_STOP_STEMS = frozenset(str(_STEMMER.stemWord(w)) for w in STOPWORDS)
 
 #: News morphology the Snowball stemmer leaves apart, as groups of words that mean the same
 #: event for term overlap: irregular verb forms (won/win, bought/buy, rose/rise, fell/fall) and
@@ -309,7 +107,7 @@ LEMMA_GROUPS: tuple[tuple[str, ...], ...] = (
     ("marry", "married", "marriage"),
 )
 _LEMMA: dict[str, str] = {
-    str(_STEMMER.stemWord(w)): str(_STEMMER.stemWord(group[0])) for group in LEMMA_GROUPS for w in group
+    stem(w): stem(group[0]) for group in LEMMA_GROUPS for w in group
 }
 
 #: For each canonical stem, one word per distinct stem of its group (what keyword search adds).
@@ -317,8 +115,8 @@ _GROUP_WORDS: dict[str, tuple[str, ...]] = {}
 for _group in LEMMA_GROUPS:
     _first: dict[str, str] = {}
     for _w in _group:
-        _first.setdefault(str(_STEMMER.stemWord(_w)), _w)
-    _GROUP_WORDS[str(_STEMMER.stemWord(_group[0]))] = tuple(_first.values())
+        _first.setdefault(stem(_w), _w)
+    _GROUP_WORDS[stem(_group[0])] = tuple(_first.values())
 
 
 def lemma(term: str) -> str:
@@ -340,15 +138,6 @@ def expand_for_search(text: str) -> str:
         if group and len(group) > 1:
             extra[group[1] if stem(group[0]) == term else group[0]] = None
     return f"{text} {' '.join(extra)}" if extra else text
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case word tokens (keeps internal hyphens/apostrophes/decimal points)."""
-    return [t.lower().replace("’", "'") for t in _WORD.findall(text)]
-
-
-def stem(word: str) -> str:
-    return str(_STEMMER.stemWord(word))
 
 
 def content_terms(text: str) -> list[str]:
