@@ -9,8 +9,8 @@ reader (``retrieval/rerank.py``'s ``COMBINATION`` and ``READER_CALIBRATION``).
   their whole Wikipedia article left out of the search (what an uncovered question looks like).
 * Each question goes through the real pipeline (``Answerer.explain``), and the reader reads
   the best ``MAX_READ`` candidates.
-* ``COMBINATION``: softmax over the reranked candidates toward the sentence holding a gold
-  answer. ``READER_CALIBRATION``: logistic model of "answered" (v2.0: answerable; v1.1: the
+* ``COMBINATION_WEIGHTS``: softmax over the reranked candidates toward the sentence holding a gold
+  answer. ``READER_CONFIDENCE_WEIGHTS``: logistic model of "answered" (v2.0: answerable; v1.1: the
   best sentence holds a gold answer; uncovered: never), every input allowed only to raise it.
 * Prints hit@1 for several reader depths (the default ``reader_candidates`` is chosen from
   this and the latency bench), the v2.0 abstention sweep and a suggested threshold.
@@ -24,6 +24,7 @@ import pickle
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ from retrieval.eval import contains_answer  # noqa: E402
 from retrieval.reader import load_reader  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
+#: What the fitted calibration holds, in order (``rerank.READER_CALIBRATION``).
+CALIBRATION_NAMES = (*rerank.READER_CONFIDENCE_INPUTS, "intercept")
 #: The deepest reranking tried; the fit uses the reader's logits on the first n of these.
 MAX_READ = 16
 DEPTHS = (4, 6, 8, 10, 12, 16)
@@ -207,20 +210,24 @@ def report(
         print(f"  uncovered (article left out) at {threshold:.2f}: abstention {rate:5.1f}%")
 
 
-def fmt_tuple(name: str, values: np.ndarray, labels: list[str]) -> str:
-    body = "".join(f"    {round(float(v), 3)},  # {n}\n" for v, n in zip(values, labels, strict=True))
-    return f"{name}: tuple[float, ...] = (\n{body})"
+def fmt_named(name: str, values: np.ndarray, labels: Sequence[str]) -> str:
+    """A ``name: Mapping[str, float] = {"label": value, ...}`` block, as ``rerank.py`` holds it."""
+    body = "".join(f'    "{n}": {round(float(v), 3)},\n' for v, n in zip(values, labels, strict=True))
+    return f"{name}: Mapping[str, float] = {{\n{body}}}"
 
 
 def write_back(combination: np.ndarray, calibration: np.ndarray) -> None:
     path = ROOT / "retrieval" / "rerank.py"
     text = path.read_text(encoding="utf-8")
     for name, values, labels in (
-        ("COMBINATION", combination, ["reader", "linear"]),
-        ("READER_CALIBRATION", calibration, [*rerank.READER_CONFIDENCE_INPUTS, "intercept"]),
+        ("COMBINATION_WEIGHTS", combination, rerank.COMBINATION_INPUTS),
+        ("READER_CONFIDENCE_WEIGHTS", calibration, CALIBRATION_NAMES),
     ):
-        new = fmt_tuple(name, values, labels)
-        text = re.sub(rf"{name}: tuple\[float, \.\.\.\] = \(\n.*?\n\)", new, text, count=1, flags=re.S)
+        new = fmt_named(name, values, labels)
+        text, count = re.subn(rf"{name}: Mapping\[str, float\] = \{{\n.*?\n\}}", lambda _, new=new: new,
+                              text, count=1, flags=re.S)
+        if count != 1:
+            raise SystemExit(f"{name} not found in {path}: write it by hand")
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}")
 
@@ -289,8 +296,8 @@ def main() -> None:
     threshold = math.floor(100 * float(np.quantile(ans, TARGET_FALSE_ABSTENTION))) / 100
     print(f"depth {depth}, suggested threshold {threshold} (calibration articles)")
     report(samples, depth, combination, calibration, threshold)
-    print(fmt_tuple("COMBINATION", combination, ["reader", "linear"]))
-    print(fmt_tuple("READER_CALIBRATION", calibration, [*rerank.READER_CONFIDENCE_INPUTS, "intercept"]))
+    print(fmt_named("COMBINATION_WEIGHTS", combination, rerank.COMBINATION_INPUTS))
+    print(fmt_named("READER_CONFIDENCE_WEIGHTS", calibration, CALIBRATION_NAMES))
     if args.write:
         write_back(combination, calibration)
 

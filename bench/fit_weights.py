@@ -18,8 +18,9 @@
   (an uncovered question, which SQuAD v2.0 lacks: its unanswerable questions are about a
   passage that is there) and reports how often the fitted model abstains on them.
 * Prints held-out hit@1 (v1.1, best sentence only) and the v2.0 abstention / false-abstention
-  sweep for the current and the fitted parameters, and the new tuples. ``--write`` puts them
-  into ``retrieval/scoring.py``; review the diff and rerun ``bench/retrieval_bench.py``.
+  sweep for the current and the fitted parameters, and the new weights by name. ``--write``
+  puts them into ``retrieval/scoring.py`` (``FEATURE_WEIGHTS``, ``CONFIDENCE_WEIGHTS``); review
+  the diff and rerun ``bench/retrieval_bench.py``.
 
 Features with no signal on SQuAD (``preferred``: follow-ups never happen there) keep their
 hand-set weight.
@@ -53,6 +54,9 @@ from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import contains_answer  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
+#: What the fitted vectors hold, in order (``scoring.WEIGHTS`` / ``scoring.CALIBRATION``).
+WEIGHT_NAMES = [*scoring.FEATURES, "intercept"]
+CALIBRATION_NAMES = [*scoring.CONFIDENCE_INPUTS, "intercept"]
 #: Features whose weight is set by hand (no signal in the fitting data).
 FIXED = {"preferred": 0.8}
 L2_WEIGHTS = 1e-3
@@ -323,18 +327,27 @@ def suggest_threshold(samples: list[Sample], weights: np.ndarray, calibration: n
     return math.floor(100 * float(np.quantile(answerable, TARGET_FALSE_ABSTENTION))) / 100
 
 
-def fmt_tuple(name: str, values: np.ndarray, labels: list[str]) -> str:
-    body = "".join(f"    {round(float(v), 3)},  # {n}\n" for v, n in zip(values, labels, strict=True))
-    return f"{name}: tuple[float, ...] = (\n{body})"
+def fmt_named(name: str, values: np.ndarray, labels: list[str]) -> str:
+    """A ``name: Mapping[str, float] = {"label": value, ...}`` block, as ``scoring.py`` holds it."""
+    body = "".join(f'    "{n}": {round(float(v), 3)},\n' for v, n in zip(values, labels, strict=True))
+    return f"{name}: Mapping[str, float] = {{\n{body}}}"
+
+
+def replace_named(text: str, name: str, block: str) -> str:
+    """``text`` with the named-weights block ``name`` replaced by ``block`` (exactly once)."""
+    new, count = re.subn(rf"{name}: Mapping\[str, float\] = \{{\n.*?\n\}}", lambda _: block, text,
+                         count=1, flags=re.S)
+    if count != 1:
+        raise SystemExit(f"{name} not found in the file: write it by hand")
+    return new
 
 
 def write_back(weights: np.ndarray, calibration: np.ndarray) -> None:
     path = ROOT / "retrieval" / "scoring.py"
     text = path.read_text(encoding="utf-8")
-    w_new = fmt_tuple("WEIGHTS", weights, [*scoring.FEATURES, "intercept"])
-    c_new = fmt_tuple("CALIBRATION", calibration, [*scoring.CONFIDENCE_INPUTS, "intercept"])
-    text = re.sub(r"WEIGHTS: tuple\[float, \.\.\.\] = \(\n.*?\n\)", w_new, text, count=1, flags=re.S)
-    text = re.sub(r"CALIBRATION: tuple\[float, \.\.\.\] = \(\n.*?\n\)", c_new, text, count=1, flags=re.S)
+    text = replace_named(text, "FEATURE_WEIGHTS", fmt_named("FEATURE_WEIGHTS", weights, WEIGHT_NAMES))
+    text = replace_named(text, "CONFIDENCE_WEIGHTS",
+                         fmt_named("CONFIDENCE_WEIGHTS", calibration, CALIBRATION_NAMES))
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}")
 
@@ -391,10 +404,9 @@ def main() -> None:
                 pickle.dump((feature_code_digest(), samples), fh)
     fit = [s for s in samples if not s.held_out]
     held = [s for s in samples if s.held_out]
-    current_w = np.asarray(scoring.WEIGHTS, dtype=np.float64)
-    current_c = np.asarray(scoring.CALIBRATION, dtype=np.float64)
-    if len(current_c) == len(scoring.CONFIDENCE_INPUTS) + 1:
-        report("current, held-out half", held, current_w, current_c)
+    current_w = np.asarray([scoring.FEATURE_WEIGHTS[n] for n in WEIGHT_NAMES], dtype=np.float64)
+    current_c = np.asarray([scoring.CONFIDENCE_WEIGHTS[n] for n in CALIBRATION_NAMES], dtype=np.float64)
+    report("current, held-out half", held, current_w, current_c)
     weights = (
         current_w
         if args.keep_weights
@@ -406,8 +418,8 @@ def main() -> None:
     print(f"suggested confidence_threshold (fit half, {target}): {threshold}")
     report("fitted, fit half", fit, weights, calibration, threshold)
     report("fitted, held-out half", held, weights, calibration, threshold)
-    print(fmt_tuple("WEIGHTS", weights, [*scoring.FEATURES, "intercept"]))
-    print(fmt_tuple("CALIBRATION", calibration, [*scoring.CONFIDENCE_INPUTS, "intercept"]))
+    print(fmt_named("FEATURE_WEIGHTS", weights, WEIGHT_NAMES))
+    print(fmt_named("CONFIDENCE_WEIGHTS", calibration, CALIBRATION_NAMES))
     if args.write:
         write_back(weights, calibration)
 

@@ -6,7 +6,7 @@ here: BM25 scores are unbounded and query-dependent, cosines live in [-1, 1].
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -22,9 +22,24 @@ def rrf(
     weights = weights or [1.0] * len(rankings)
     out: dict[K, float] = {}
     for ranking, w in zip(rankings, weights, strict=True):
-        for rank, key in enumerate(ranking, start=1):
-            out[key] = out.get(key, 0.0) + w / (k + rank)
+        for rank, key in enumerate(ranking):
+            out[key] = out.get(key, 0.0) + _reciprocal(rank, k, w)
     return out
+
+
+def rrf_score(ranks: Iterable[int | None], k: int = RRF_K, weight: float = 1.0) -> float:
+    """One item's fused score from its 0-based rank in each list (None: not in that list):
+    the score :func:`rrf` gives it."""
+    total = 0.0
+    for rank in ranks:
+        if rank is not None:
+            total += _reciprocal(rank, k, weight)
+    return total
+
+
+def _reciprocal(rank: int, k: int, weight: float) -> float:
+    """``weight / (k + rank)`` for a 0-based ``rank`` counted from 1: the one RRF term."""
+    return weight / (k + rank + 1)
 
 
 def fused_order(rankings: Sequence[Sequence[K]], k: int = RRF_K) -> list[K]:

@@ -9,19 +9,23 @@ of the winner and the linear model's calibrated confidence (``READER_CALIBRATION
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from retrieval import scoring
 
+#: What the combined logit weighs, in order.
+COMBINATION_INPUTS: tuple[str, ...] = ("reader", "linear")
 #: Combined logit = w_reader * reader logit + w_linear * linear logit, over the reranked top.
 #: Fitted by ``bench/fit_reader.py`` on SQuAD's calibration articles (kept out of the reader's
 #: training): a softmax over each question's reranked candidates.
-COMBINATION: tuple[float, ...] = (
-    0.353,  # reader
-    0.628,  # linear
-)
+COMBINATION_WEIGHTS: Mapping[str, float] = {
+    "reader": 0.353,
+    "linear": 0.628,
+}
+#: ``COMBINATION_WEIGHTS`` in ``COMBINATION_INPUTS`` order.
+COMBINATION: tuple[float, ...] = scoring.in_order(COMBINATION_WEIGHTS, COMBINATION_INPUTS)
 
 #: The confidence's inputs with the reader (``reader_confidence_inputs``, in order).
 READER_CONFIDENCE_INPUTS: tuple[str, ...] = (
@@ -31,15 +35,19 @@ READER_CONFIDENCE_INPUTS: tuple[str, ...] = (
     "combined_margin",  # the best combined logit over the best of another article (capped)
     "linear_logit",  # the linear model's calibrated confidence, as log-odds
 )
-#: Logistic weights over ``READER_CONFIDENCE_INPUTS`` (intercept last), fitted by
+#: Logistic weights over ``READER_CONFIDENCE_INPUTS`` by name (and the intercept), fitted by
 #: ``bench/fit_reader.py`` with every input allowed only to raise the confidence.
-READER_CALIBRATION: tuple[float, ...] = (
-    0.105,  # reader_top
-    0.145,  # reader_max
-    0.427,  # reader_share
-    0.015,  # combined_margin
-    0.729,  # linear_logit
-    -0.241,  # intercept
+READER_CONFIDENCE_WEIGHTS: Mapping[str, float] = {
+    "reader_top": 0.105,
+    "reader_max": 0.145,
+    "reader_share": 0.427,
+    "combined_margin": 0.015,
+    "linear_logit": 0.729,
+    "intercept": -0.241,
+}
+#: ``READER_CONFIDENCE_WEIGHTS`` in ``READER_CONFIDENCE_INPUTS`` order, intercept last.
+READER_CALIBRATION: tuple[float, ...] = scoring.in_order(
+    READER_CONFIDENCE_WEIGHTS, (*READER_CONFIDENCE_INPUTS, "intercept")
 )
 #: The margin input is capped: beyond this many logits a lead is a lead.
 MARGIN_CAP = 4.0

@@ -19,18 +19,19 @@ from functools import lru_cache
 
 import numpy as np
 
+from index.textproc import FUNCTION_WORDS, words
+from retrieval.fusion import rrf_score
 from retrieval.query import (
-    STOPWORDS,
     AnswerType,
     QueryInfo,
     capitalised_terms,
     numbers_in,
     term_bigrams,
     term_set,
-    tokens,
 )
 
-#: Feature names, in column order. Keep in sync with ``WEIGHTS``.
+#: Feature names, in column order: the one place that order is set. ``features`` fills columns
+#: by name, ``WEIGHTS`` and ``CALIBRATION`` are read off named mappings in this order.
 FEATURES: tuple[str, ...] = (
     "dense",  # cosine(question, sentence)
     "dense_ctx",  # cosine(question, sentence + previous sentence), the context-aware view
@@ -55,73 +56,93 @@ FEATURES: tuple[str, ...] = (
     "negation",  # the question negates ("not", "never") and the sentence and the one before do not
     "missing_number",  # a number of the question appears nowhere in what we have of the article
 )
+#: Features computed per candidate in Python (the others are numpy over all candidates).
+_PER_CANDIDATE: tuple[str, ...] = tuple(f for f in FEATURES if f not in {"dense", "dense_ctx", "dense_x_lex"})
+#: ``sent_rrf`` is the sentence's reciprocal-rank fusion score times this (first in one list: ~1).
+SENT_RRF_SCALE = 60.0
 
-#: Weights of the linear score (intercept last), fitted by ``bench/fit_weights.py``: a softmax
-#: over each question's candidates, on the even-numbered Wikipedia articles of SQuAD v1.1 dev
-#: (the odd-numbered half held out). ``preferred`` never fires on SQuAD (no follow-ups): its
-#: weight is set by hand. The scale is arbitrary; ``CALIBRATION`` maps it to a probability.
-WEIGHTS: tuple[float, ...] = (
-    1.569,  # dense
-    1.884,  # dense_ctx
-    1.037,  # lex
-    2.071,  # lex_ctx
-    0.322,  # names
-    1.102,  # passage
-    0.217,  # sent_rrf
-    0.78,  # type_ok
-    -0.78,  # type_missing
-    1.148,  # novelty
-    -0.284,  # restate
-    -0.247,  # short
-    0.8,  # preferred
-    -0.02,  # missing_rare
-    0.586,  # bigram
-    -0.127,  # title
-    1.04,  # passage_cos
-    0.608,  # bm25
-    0.975,  # dense_x_lex
-    -1.192,  # missing_article
-    -0.346,  # negation
-    -0.278,  # missing_number
-    0.0,  # intercept
-)
+
+def in_order(named: Mapping[str, float], names: Sequence[str]) -> tuple[float, ...]:
+    """The values of ``named`` in the order of ``names``; ValueError unless it names exactly
+    those (a weight for a feature that no longer exists, or none for a new one, is a bug)."""
+    if set(named) != set(names) or len(named) != len(names):
+        missing = [n for n in names if n not in named]
+        extra = sorted(set(named) - set(names))
+        raise ValueError(f"weights do not match their inputs (missing {missing}, unknown {extra})")
+    return tuple(float(named[n]) for n in names)
+
+
+#: Weights of the linear score by feature name (and its intercept), fitted by
+#: ``bench/fit_weights.py``: a softmax over each question's candidates, on the even-numbered
+#: Wikipedia articles of SQuAD v1.1 dev (the odd-numbered half held out). ``preferred`` never
+#: fires on SQuAD (no follow-ups): its weight is set by hand. The scale is arbitrary;
+#: ``CALIBRATION`` maps it to a probability.
+FEATURE_WEIGHTS: Mapping[str, float] = {
+    "dense": 1.569,
+    "dense_ctx": 1.884,
+    "lex": 1.037,
+    "lex_ctx": 2.071,
+    "names": 0.322,
+    "passage": 1.102,
+    "sent_rrf": 0.217,
+    "type_ok": 0.78,
+    "type_missing": -0.78,
+    "novelty": 1.148,
+    "restate": -0.284,
+    "short": -0.247,
+    "preferred": 0.8,
+    "missing_rare": -0.02,
+    "bigram": 0.586,
+    "title": -0.127,
+    "passage_cos": 1.04,
+    "bm25": 0.608,
+    "dense_x_lex": 0.975,
+    "missing_article": -1.192,
+    "negation": -0.346,
+    "missing_number": -0.278,
+    "intercept": 0.0,
+}
+#: ``FEATURE_WEIGHTS`` as the linear model uses them: in ``FEATURES`` order, intercept last.
+WEIGHTS: tuple[float, ...] = in_order(FEATURE_WEIGHTS, (*FEATURES, "intercept"))
 
 #: Confidence calibration: a logistic model of "the question is answered by the best sentence",
 #: over ``CONFIDENCE_INPUTS``: the best logit, its margin over the best sentence of another
 #: article, its share of the softmax over all candidates, and its features (``preferred`` left
-#: out: it never fires where the model is fitted). Intercept last. Fitted by
+#: out: it never fires where the model is fitted), by name, and its intercept. Fitted by
 #: ``bench/fit_weights.py`` with signs constrained (a missing term never raises confidence);
 #: see its docstring for the data and the split.
 CONF_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != "preferred")
 #: The calibration's inputs, in order (``confidence_inputs``).
 CONFIDENCE_INPUTS: tuple[str, ...] = ("top_logit", "margin", "top_share", *CONF_FEATURES)
-CALIBRATION: tuple[float, ...] = (
-    0.0,  # top_logit
-    0.0,  # margin
-    0.556,  # top_share
-    1.369,  # dense
-    1.276,  # dense_ctx
-    0.972,  # lex
-    0.0,  # lex_ctx
-    0.415,  # names
-    0.0,  # passage
-    0.0,  # sent_rrf
-    0.014,  # type_ok
-    -0.268,  # type_missing
-    0.171,  # novelty
-    0.0,  # restate
-    -0.174,  # short
-    -0.314,  # missing_rare
-    0.005,  # bigram
-    0.248,  # title
-    1.092,  # passage_cos
-    0.06,  # bm25
-    0.0,  # dense_x_lex
-    0.0,  # missing_article
-    -2.219,  # negation
-    -1.244,  # missing_number
-    -3.248,  # intercept
-)
+CONFIDENCE_WEIGHTS: Mapping[str, float] = {
+    "top_logit": 0.0,
+    "margin": 0.0,
+    "top_share": 0.556,
+    "dense": 1.369,
+    "dense_ctx": 1.276,
+    "lex": 0.972,
+    "lex_ctx": 0.0,
+    "names": 0.415,
+    "passage": 0.0,
+    "sent_rrf": 0.0,
+    "type_ok": 0.014,
+    "type_missing": -0.268,
+    "novelty": 0.171,
+    "restate": 0.0,
+    "short": -0.174,
+    "missing_rare": -0.314,
+    "bigram": 0.005,
+    "title": 0.248,
+    "passage_cos": 1.092,
+    "bm25": 0.06,
+    "dense_x_lex": 0.0,
+    "missing_article": 0.0,
+    "negation": -2.219,
+    "missing_number": -1.244,
+    "intercept": -3.248,
+}
+#: ``CONFIDENCE_WEIGHTS`` in ``CONFIDENCE_INPUTS`` order, intercept last.
+CALIBRATION: tuple[float, ...] = in_order(CONFIDENCE_WEIGHTS, (*CONFIDENCE_INPUTS, "intercept"))
 
 
 @dataclass
@@ -266,7 +287,7 @@ def _name_word(word: str) -> str:
 @lru_cache(maxsize=1024)
 def _asked_words(question_lower: str) -> frozenset[str]:
     """The question's words as names are compared (once per question, not per candidate)."""
-    return frozenset(_name_word(w) for w in tokens(question_lower))
+    return frozenset(_name_word(w) for w in words(question_lower))
 
 
 def _has_new_name(text: str, question_lower: str) -> bool:
@@ -283,11 +304,11 @@ def _has_new_name(text: str, question_lower: str) -> bool:
         words = m.group(0).split()
         before = text[: m.start()].rstrip()
         if not before or before[-1] in _SENTENCE_START_AFTER:
-            if words[0].lower() in STOPWORDS:
+            if words[0].lower() in FUNCTION_WORDS:
                 words = words[1:]
             elif len(words) < 2:
                 continue
-        words = [w for w in words if w.lower() not in _MONTH_SET and w.lower() not in STOPWORDS]
+        words = [w for w in words if w.lower() not in _MONTH_SET and w.lower() not in FUNCTION_WORDS]
         if words and not any(_name_word(w) in asked for w in words):
             return True
     return False
@@ -338,13 +359,11 @@ def features(
     sentence before it (zeros when it is the first): nothing is encoded here.
     """
     n = len(cands)
-    out = np.zeros((n, len(FEATURES)), dtype=np.float32)
     if n == 0:
-        return out
+        return np.zeros((0, len(FEATURES)), dtype=np.float32)
     idf = idf or {}
     qv = qvec.reshape(-1).astype(np.float32)
-    out[:, 0] = sent_vecs @ qv
-    out[:, 1] = _unit(sent_vecs + 0.5 * prev_vecs) @ qv
+    dense = np.asarray(sent_vecs @ qv, dtype=np.float32)
     q_terms = q.terms + [t for t in q.context_terms if t not in q.terms]
     q_term_set = set(q_terms)
     q_lower = q.text.lower()
@@ -368,7 +387,7 @@ def features(
             nums |= numbers_in(f"{c.lead_text} {c.prev_text} {c.text}")
     by_position = {(c.article_id, c.position): term_set(c.text) for c in cands}
     q_negated = bool(_NEGATION.search(q.text))
-    rows: list[list[float]] = []
+    rows: list[dict[str, float]] = []
     for c in cands:
         s_terms = term_set(c.text)
         title_terms = term_set(c.title)
@@ -383,6 +402,7 @@ def features(
             named = term_set(c.lead_text).union(*(t for t in before if t))
         else:
             named = frozenset(article_terms[c.article_id])
+        seen_terms = article_terms[c.article_id]
         ctx_terms = s_terms | term_set(c.prev_text) | title_terms | (named & q_names)
         lex = sum(w for t, w in own_w if t in s_terms) / own_total
         own_ctx = sum(w for t, w in own_w if t in ctx_terms) / own_total
@@ -401,11 +421,6 @@ def features(
         else:
             names = 1.0
         passage = 0.0 if c.passage_rank is None else 1.0 / math.sqrt(1.0 + c.passage_rank)
-        rr = 0.0
-        if c.dense_rank is not None:
-            rr += 60.0 / (61.0 + c.dense_rank)
-        if c.bm25_rank is not None:
-            rr += 60.0 / (61.0 + c.bm25_rank)
         type_ok = type_missing = 0.0
         if q.kind != AnswerType.OTHER:
             type_ok = _type_strength(q.kind, c.text, q.numbers, q_lower)
@@ -415,33 +430,51 @@ def features(
         bigram = len(q_bigrams & term_bigrams(c.text)) / len(q_bigrams) if q_bigrams else 0.0
         title = sum(w for t, w in own_w if t in title_terms) / own_total
         rows.append(
-            [
-                0.0,
-                0.0,
-                lex,
-                lex_ctx,
-                names,
-                passage,
-                rr,
-                type_ok,
-                type_missing,
-                novelty,
-                1.0 if novelty < 0.25 else 0.0,
-                1.0 if len(c.text.split()) < 6 else 0.0,
-                1.0 if c.preferred else 0.0,
-                missing,
-                bigram,
-                title,
-                c.passage_cos,
-                c.bm25,
-                0.0,
-                sum(w for t, w in own_w if t not in article_terms[c.article_id]) / own_total,
-                1.0 if q_negated and not _NEGATION.search(f"{c.prev_text} {c.text}") else 0.0,
-                1.0 if q.numbers - article_numbers.get(c.article_id, set()) else 0.0,
-            ]
+            {
+                "lex": lex,
+                "lex_ctx": lex_ctx,
+                "names": names,
+                "passage": passage,
+                "sent_rrf": rrf_score((c.dense_rank, c.bm25_rank), weight=SENT_RRF_SCALE),
+                "type_ok": type_ok,
+                "type_missing": type_missing,
+                "novelty": novelty,
+                "restate": 1.0 if novelty < 0.25 else 0.0,
+                "short": 1.0 if len(c.text.split()) < 6 else 0.0,
+                "preferred": 1.0 if c.preferred else 0.0,
+                "missing_rare": missing,
+                "bigram": bigram,
+                "title": title,
+                "passage_cos": c.passage_cos,
+                "bm25": c.bm25,
+                "missing_article": sum(w for t, w in own_w if t not in seen_terms) / own_total,
+                "negation": 1.0 if q_negated and not _NEGATION.search(f"{c.prev_text} {c.text}") else 0.0,
+                "missing_number": 1.0 if q.numbers - article_numbers.get(c.article_id, set()) else 0.0,
+            }
         )
-    out[:, 2:] = np.asarray(rows, dtype=np.float32)[:, 2:]
-    out[:, 18] = out[:, 0] * out[:, 3]
+    columns: dict[str, np.ndarray] = {
+        "dense": dense,
+        "dense_ctx": np.asarray(_unit(sent_vecs + 0.5 * prev_vecs) @ qv, dtype=np.float32),
+    }
+    for name in _PER_CANDIDATE:
+        columns[name] = np.asarray([r[name] for r in rows], dtype=np.float32)
+    columns["dense_x_lex"] = columns["dense"] * columns["lex_ctx"]
+    return feature_matrix(columns, n)
+
+
+def feature_matrix(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """The ``(n, len(FEATURES))`` float32 matrix of named columns, in ``FEATURES`` order.
+
+    Raises ValueError unless ``columns`` names exactly the features: a feature added to
+    ``FEATURES`` but not computed (or computed under another name) cannot go unnoticed.
+    """
+    if set(columns) != set(FEATURES):
+        missing = [f for f in FEATURES if f not in columns]
+        extra = sorted(set(columns) - set(FEATURES))
+        raise ValueError(f"feature columns do not match FEATURES (missing {missing}, unknown {extra})")
+    out = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    for i, name in enumerate(FEATURES):
+        out[:, i] = columns[name]
     return out
 
 

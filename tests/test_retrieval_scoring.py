@@ -272,3 +272,33 @@ def test_a_mismatch_with_the_question_lowers_confidence(
 def test_calibration_inputs_line_up_with_their_weights() -> None:
     s = run("How many people died?", [cand(0, "Officials said 286 people died.")])
     assert len(scoring.confidence_inputs(s)) == len(scoring.CONFIDENCE_INPUTS) == len(scoring.CALIBRATION) - 1
+
+
+def test_features_are_filled_by_name() -> None:
+    cols = {name: np.full(2, i, dtype=np.float32) for i, name in enumerate(scoring.FEATURES)}
+    m = scoring.feature_matrix(cols, 2)
+    assert m.shape == (2, len(FEATURES)) and m.dtype == np.float32
+    assert [int(v) for v in m[0]] == list(range(len(FEATURES)))
+    with pytest.raises(ValueError, match="missing \\['bm25'\\]"):
+        scoring.feature_matrix({k: v for k, v in cols.items() if k != "bm25"}, 2)
+    with pytest.raises(ValueError, match="unknown \\['extra'\\]"):
+        scoring.feature_matrix({**cols, "extra": np.zeros(2)}, 2)
+
+
+def test_weights_are_named_and_kept_in_feature_order() -> None:
+    assert list(scoring.FEATURE_WEIGHTS) == [*FEATURES, "intercept"]
+    assert tuple(scoring.FEATURE_WEIGHTS[f] for f in (*FEATURES, "intercept")) == WEIGHTS
+    assert list(scoring.CONFIDENCE_WEIGHTS) == [*scoring.CONFIDENCE_INPUTS, "intercept"]
+    assert tuple(scoring.CONFIDENCE_WEIGHTS.values()) == scoring.CALIBRATION
+    # the fitted numbers themselves (bench/fit_weights.py writes them back by name)
+    assert WEIGHTS[:3] == (1.569, 1.884, 1.037) and WEIGHTS[-1] == 0.0
+    with pytest.raises(ValueError, match="missing \\['b'\\]"):
+        scoring.in_order({"a": 1.0}, ("a", "b"))
+
+
+def test_reader_weights_are_named_too() -> None:
+    from retrieval import rerank
+
+    assert rerank.COMBINATION == (0.353, 0.628)
+    assert list(rerank.READER_CONFIDENCE_WEIGHTS) == [*rerank.READER_CONFIDENCE_INPUTS, "intercept"]
+    assert rerank.READER_CALIBRATION == (0.105, 0.145, 0.427, 0.015, 0.729, -0.241)
