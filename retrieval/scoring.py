@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -329,14 +329,6 @@ def _names_written_in(terms: Sequence[str], cands: Sequence[Candidate]) -> froze
 @lru_cache(maxsize=65536)
 def _capitalised_in(sentence: str) -> frozenset[str]:
     return frozenset(capitalised_terms(sentence))
-
-
-def _weighted_share(terms: Sequence[str], present: Set[str], idf: Mapping[str, float]) -> float:
-    if not terms:
-        return 0.0
-    total = sum(idf.get(t, 1.0) for t in terms)
-    got = sum(idf.get(t, 1.0) for t in terms if t in present)
-    return got / total if total > 0 else 0.0
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
