@@ -26,7 +26,8 @@ from index.ingest.files import (
 from index.ingest.html import parse_html
 from index.ingest.plaintext import parse_plaintext
 from index.ingest.records import record_to_article
-from index.ingest.remote import is_url, iter_remote
+from index.ingest.remote import iter_remote
+from index.live.inputs import is_url, is_web_url, url_scheme
 from index.models import Article
 from index.settings import IndexSettings
 
@@ -61,10 +62,6 @@ def expand_globs(sources: Sequence[str]) -> list[str]:
     return out
 
 
-#: ``file://``, ``ftp://``, ``gopher://``...: refused as schemes, not looked up as file names.
-_OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
 def _iter_path(path: Path, settings: IndexSettings, origin: str) -> Iterator[Article | IngestError]:
     if suffix_of(path) in FEED_SUFFIXES:
         yield from iter_remote(origin, settings)
@@ -81,15 +78,14 @@ def iter_articles(sources: Sequence[str], settings: IndexSettings) -> Iterator[A
     type, or a path that does not exist, is reported and the other sources still ingested.
     """
     for source in expand_globs(sources):
-        if is_url(source):
+        if is_web_url(source):
             yield from iter_remote(source, settings)
+            continue
+        if is_url(source):  # file://, ftp://, gopher://...: refused, never read as a path
+            yield IngestError(source, f"unsupported URL scheme {url_scheme(source)!r}: only http and https")
             continue
         if _is_unmatched_glob(source):
             yield IngestError(source, "no files match this pattern")
-            continue
-        scheme = _OTHER_SCHEME.match(source)
-        if scheme is not None:
-            yield IngestError(source, f"unsupported URL scheme {scheme.group(1)!r}: only http and https")
             continue
         path = Path(source).expanduser()
         if path.is_dir():

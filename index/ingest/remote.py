@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from index.errors import IngestError
+from index.live.inputs import is_url, is_web_url
 from index.models import Article
 from index.settings import IndexSettings
 
-
-def is_url(source: str) -> bool:
-    return source.lower().startswith(("http://", "https://"))
+__all__ = ["is_url", "is_web_url", "iter_remote"]
 
 
 def iter_remote(source: str, settings: IndexSettings) -> Iterator[Article | IngestError]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from index.errors import FetchError, IngestError, IngestNote
-from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
 from index.live.fetch import Fetcher, FetchResult, normalize_url, same_site
+from index.live.inputs import is_url, read_limited
 from index.live.settings import LiveSettings, load_live_settings
 from index.models import Article
 from index.settings import IndexSettings
@@ -31,12 +30,6 @@ def _parse_html(html: str, origin: str, url: str | None) -> Article:
     from index.ingest.html import parse_html
 
     return parse_html(html, origin, url)
-
-
-def is_url(source: str) -> bool:
-    """Whether a source names a URL (any scheme, so ``file://`` is refused, not read as a path)."""
-    scheme = urlsplit(source).scheme.lower()
-    return "://" in source and len(scheme) > 1
 
 
 @dataclass(frozen=True)

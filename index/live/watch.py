@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Protocol
 
 from index.embedding import Embedder
 from index.errors import ConfigError, IngestError, IngestNote, ModelMismatchError, NewsbotError
-from index.ingest.files import read_limited
 from index.live.feeds import FeedItem, ParsedFeed, parse_feed
 from index.live.fetch import Fetcher, interleave_by_host
+from index.live.inputs import is_url, read_limited
 from index.live.settings import LiveSettings, load_live_settings
-from index.live.sources import FEED_ACCEPT, article_for_item, is_url
+from index.live.sources import FEED_ACCEPT, article_for_item
 from index.live.state import ArticleRecord, FeedRecord, ItemRecord, LiveState, backoff_rounds
 from index.models import Article
 from index.settings import IndexSettings
@@ -151,12 +151,36 @@ class Stopped(Exception):
 #: feeds brought nothing (the first round always does).
 SWEEP_EVERY = timedelta(days=1)
 
-#: ``apply_changes(upserts, removals, settings, embedder, max_age=...) -> BuildReport``.
-Publisher = Callable[..., Any]
+class PublishResult(Protocol):
+    """What a round reads back from its publish (``index.pipeline.BuildReport`` is one)."""
+
+    @property
+    def version(self) -> str | None: ...  # the version now current
+    @property
+    def published(self) -> bool: ...  # False: nothing changed, no new version
+    @property
+    def added(self) -> int: ...
+    @property
+    def replaced(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def removed(self) -> int: ...
+    @property
+    def failures(self) -> Sequence[str]: ...  # one line per article not indexed
+
+
+class Publisher(Protocol):
+    """Publishes one round's changes as one new version (default: ``index.pipeline.apply_changes``)."""
+
+    def __call__(self, upserts: Sequence[Article], removals: Sequence[str], settings: IndexSettings,
+                 embedder: Embedder, *, max_age: timedelta | None, now: datetime) -> PublishResult: ...
 
 
 def _default_publisher(upserts: Sequence[Article], removals: Sequence[str], settings: IndexSettings,
-                       embedder: Embedder, max_age: timedelta | None, now: datetime) -> Any:
+                       embedder: Embedder, *, max_age: timedelta | None, now: datetime) -> PublishResult:
+    # Imported here, not at the top: the pipeline pulls in the store (FAISS, bm25s), which
+    # watch's pure parts (feeds files, durations, selection) do not need.
     from index.pipeline import apply_changes
 
     return apply_changes(upserts, removals, settings, embedder, max_age=max_age, now=now)
@@ -422,15 +446,14 @@ def run_round(feeds: Sequence[str], settings: IndexSettings, embedder: Embedder,
         work._check_stop()
         build = publish(list(work.upserts.values()), sorted(work.removals), settings, embedder,
                         max_age=max_age, now=now)
-        report.version = getattr(build, "version", None)
-        report.published = bool(getattr(build, "published", True))
-        report.articles_removed = max(report.articles_removed, int(getattr(build, "removed", 0)))
-        if hasattr(build, "added"):
-            # The index has the last word: an article our state did not know (state file
-            # deleted, index rebuilt) may already be stored unchanged.
-            report.articles_new, report.articles_updated = int(build.added), int(build.replaced)
-            report.articles_duplicate += int(build.duplicates)
-        for line in getattr(build, "failures", []):
+        report.version = build.version
+        report.published = build.published
+        report.articles_removed = max(report.articles_removed, build.removed)
+        # The index has the last word: an article our state did not know (state file deleted,
+        # index rebuilt) may already be stored unchanged.
+        report.articles_new, report.articles_updated = build.added, build.replaced
+        report.articles_duplicate += build.duplicates
+        for line in build.failures:
             report.errors.append(line)
             log.warning("not indexed: %s", line)
     state.save()
