@@ -204,7 +204,7 @@ def rollback_command(
 ) -> None:
     """Make a kept older version current again (NEWSBOT_KEEP_VERSIONS); another rollback undoes it."""
     from index.settings import load_index_settings
-    from index.versions import rollback
+    from index.store import rollback
 
     settings = load_index_settings(index_dir=index)
     result = rollback(settings.index_dir, version)
@@ -219,7 +219,7 @@ def rollback_command(
 def verify_command(index: IndexOption = None) -> None:
     """Check that manifest, metadata, FAISS and BM25 agree (exit 0), else print why (exit 2)."""
     from index.settings import load_index_settings
-    from index.verify import verify_index
+    from index.store import verify_index
 
     settings = load_index_settings(index_dir=index)
     result = verify_index(settings.index_dir)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from index.diskspace import free_bytes, is_disk_full, megabytes
 from index.embedding import Embedder
 from index.errors import DiskFullError, IndexNotFoundError, IngestError, IngestNote
 from index.models import Article, ModelInfo
@@ -40,12 +39,15 @@ from index.store import (
     StagedVersion,
     check_model,
     current_or_none,
+    free_bytes,
+    is_disk_full,
+    make_room,
+    megabytes,
     read_current,
     require_index_folder,
     resolve_index_type,
     text_hash,
 )
-from index.versions import make_room
 
 #: Flush pending articles to the embedder once this many texts (sentences + chunks) wait.
 #: Large lists let the model sort by length across many articles; the progress bar moves
@@ -426,19 +428,12 @@ def _apply(
             and prev.index_type in ("hnsw", "ivf")):
         requested = prev.index_type
     itype = resolve_index_type(requested, n_chunks, settings.approximate_above)
-    report.reused_embeddings = _distinct_inputs(staged) - report.embedded_texts
+    report.reused_embeddings = staged.distinct_inputs() - report.embedded_texts
     report.articles, report.chunks, report.sentences = staged.counts()
     changed = staged.changed or (prev is not None and prev.index_type != itype)
     if not changed or model is None:
         return None
     return model, itype
-
-
-def _distinct_inputs(staged: StagedVersion) -> int:
-    row = staged.conn.execute(
-        "SELECT COUNT(*) FROM (SELECT text_hash FROM chunks UNION SELECT text_hash FROM sentences)"
-    ).fetchone()
-    return int(row[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from test_store_support import make_article, make_articles, synthetic_corpus, wr
 from typer.testing import CliRunner
 
 from bot.cli import app
-from index.store import CURRENT_FILE, IndexReader, list_versions, versions_dir
-from index.verify import verify_index
+from index.store import CURRENT_FILE, IndexReader, list_versions, verify_index, versions_dir
 
 REPO = Path(__file__).resolve().parent.parent
 

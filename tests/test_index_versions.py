@@ -23,9 +23,17 @@ from index.live.settings import LiveSettings
 from index.live.watch import watch
 from index.models import Article
 from index.pipeline import apply_changes
-from index.store import CURRENT_FILE, IndexReader, IndexWriter, StagedVersion, list_versions, versions_dir
-from index.verify import verify_index
-from index.versions import MIN_ROOM_BYTES, make_room
+from index.store import (
+    CURRENT_FILE,
+    MIN_ROOM_BYTES,
+    IndexReader,
+    IndexWriter,
+    StagedVersion,
+    list_versions,
+    make_room,
+    verify_index,
+    versions_dir,
+)
 
 
 @pytest.fixture(autouse=True)

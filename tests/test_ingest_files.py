@@ -40,7 +40,7 @@ def write_jsonl(path: Path, lines: list[str | bytes]) -> Path:
 def test_a_lone_surrogate_in_a_record_does_not_cost_the_build(tmp_path: Path) -> None:
     from index.embedding import HashingEmbedder
     from index.pipeline import build_index
-    from index.verify import verify_index
+    from index.store import verify_index
 
     path = write_jsonl(tmp_path / "news.jsonl", [
         '{"id": "s1", "title": "Odd \\ud83d title", "body": "a \\udc00 b. Two more words here."}',

@@ -12,8 +12,7 @@ from index.embedding import HashingEmbedder
 from index.errors import IngestError, ModelMismatchError
 from index.models import Article
 from index.pipeline import apply_changes
-from index.store import CURRENT_FILE, IndexReader
-from index.verify import verify_index
+from index.store import CURRENT_FILE, IndexReader, verify_index
 
 
 def _chunk_ids_of(index_dir: Path, article_id: str) -> list[int]:

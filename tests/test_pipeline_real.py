@@ -9,8 +9,7 @@ from test_store_support import make_articles, settings_for, write_jsonl
 
 from index.embedding import HashingEmbedder
 from index.pipeline import add_to_index, build_index
-from index.store import IndexReader
-from index.verify import verify_index
+from index.store import IndexReader, verify_index
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ingest"
 

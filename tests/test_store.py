@@ -16,8 +16,15 @@ from index.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
 from index.lexical import tokenize
 from index.models import ModelInfo
 from index.pipeline import apply_changes
-from index.store import CURRENT_FILE, IndexLock, IndexReader, list_versions, versions_dir
-from index.verify import verify_index
+from index.store import (
+    CURRENT_FILE,
+    IndexLock,
+    IndexReader,
+    StagedVersion,
+    list_versions,
+    verify_index,
+    versions_dir,
+)
 
 
 @pytest.fixture
@@ -258,3 +265,33 @@ def test_reader_is_safe_to_share_between_threads(built: Path, hashing_embedder: 
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             assert all(pool.map(ask, queries))
+
+
+def test_public_accessors_replace_private_state(built: Path) -> None:
+    """What the bench and the answerer used to reach into privately: (id, article) pairs and
+    the sentence-level BM25 index."""
+    with IndexReader.open(built) as r:
+        pairs = r.id_articles("chunks")
+        assert [i for i, _ in pairs] == r.chunk_ids_matching(None, None, None).tolist()
+        assert {a for _, a in pairs} == {f"art-{i}" for i in range(12)}
+        sent_pairs = r.id_articles("sentences")
+        assert len(sent_pairs) == r.manifest.sentences
+        assert all(s.article_id == a for s, (_, a) in zip(r.get_sentences([i for i, _ in sent_pairs]),
+                                                          sent_pairs, strict=True))
+        assert r.lexical_sentences.num_docs == r.manifest.sentences
+        assert r.lexical_chunks.num_docs == r.manifest.chunks
+        with pytest.raises(ValueError):
+            r.id_articles("articles")  # type: ignore[arg-type]
+
+
+def test_reader_and_writer_implement_the_store_protocols(built: Path) -> None:
+    from index.store import IndexWriter, StoreReader, StoreWriter
+
+    with IndexReader.open(built) as r:
+        reader: StoreReader = r
+        assert reader.version == r.version
+    with IndexWriter(built) as w:
+        writer: StoreWriter[StagedVersion] = w
+        staged = writer.stage()
+        assert staged.distinct_inputs() > 0 and staged.counts()[0] == 12
+        staged.discard()

@@ -15,12 +15,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from index.diskspace import dir_size, free_bytes, megabytes
 from index.errors import ConfigError, DiskFullError, IndexCorruptError, IndexNotFoundError
-from index.store import (
-    CURRENT_FILE,
-    IndexReader,
-    IndexWriter,
+from index.store.diskspace import dir_size, free_bytes, megabytes
+from index.store.layout import (
     current_or_none,
     list_versions,
     load_manifest,
@@ -28,6 +25,8 @@ from index.store import (
     versions_dir,
     write_current,
 )
+from index.store.reader import IndexReader
+from index.store.writer import IndexWriter
 
 #: A new version is about the size of the current one; leave this much more for growth.
 ROOM_FACTOR = 1.25
@@ -123,5 +122,5 @@ def rollback(index_dir: Path, version: str | None = None, lock_timeout: float = 
         return RollbackResult(previous=current or "none", current=target, articles=articles)
 
 
-__all__ = ["CURRENT_FILE", "RollbackResult", "VersionInfo", "kept_versions", "make_room", "rollback",
-           "room_needed"]
+__all__ = ["MIN_ROOM_BYTES", "ROOM_FACTOR", "RollbackResult", "VersionInfo", "kept_versions", "make_room",
+           "rollback", "room_needed"]

@@ -1,0 +1,118 @@
+"""FAISS helpers: which index type, building and reading the id-mapped indexes, dense search.
+
+Every FAISS index of a version is an ``IndexIDMap2`` over inner product whose external ids are
+chunk or sentence ids (vectors are unit length, so inner product is cosine).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faiss as _faiss
+import numpy as np
+
+from index.errors import IndexCorruptError
+from index.store.protocols import IndexType
+
+#: The SWIG bindings ship partial type stubs (no SearchParametersHNSW, no downcast results);
+#: treat the module as dynamic rather than sprinkle ignores.
+faiss: Any = _faiss
+
+#: A FAISS index object (untyped SWIG proxy).
+FaissIndex = Any
+
+
+def resolve_index_type(requested: str, n_chunks: int, approximate_above: int) -> IndexType:
+    """``auto`` → exact search while small (it is fast and perfect), HNSW beyond the threshold."""
+    if requested == "auto":
+        return "hnsw" if n_chunks > approximate_above else "flat"
+    if requested in ("flat", "hnsw", "ivf"):
+        return requested  # type: ignore[return-value]
+    raise ValueError(f"unknown index type {requested!r}")
+
+
+def build_faiss(ids: np.ndarray, vectors: np.ndarray, index_type: IndexType, dim: int) -> FaissIndex:
+    """An ``IndexIDMap2`` over inner product (vectors are unit length → cosine)."""
+    n = int(ids.shape[0])
+    if index_type == "hnsw":
+        index = faiss.index_factory(dim, "IDMap2,HNSW32,Flat", faiss.METRIC_INNER_PRODUCT)
+        inner = faiss.downcast_index(index.index)
+        inner.hnsw.efConstruction = 80
+        inner.hnsw.efSearch = 64
+    elif index_type == "ivf" and n >= 2 * 39:
+        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+        index = faiss.index_factory(dim, f"IDMap2,IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        faiss.downcast_index(index.index).nprobe = max(1, min(nlist, 16))
+    else:  # flat, or IVF with too few vectors to train on
+        index = faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+    if n:
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    return index
+
+
+def write_faiss(index: FaissIndex, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def read_faiss(path: Path, read_only: bool = True) -> FaissIndex:
+    """Load one FAISS file; IndexCorruptError naming the file when it cannot be read."""
+    try:
+        if read_only:
+            return faiss.read_index(str(path), faiss.IO_FLAG_READ_ONLY)
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else "read error"
+        raise IndexCorruptError(f"{path}: unreadable FAISS index ({reason})") from None
+
+
+def faiss_ids(index: FaissIndex) -> np.ndarray:
+    """External ids held by an IndexIDMap(2), in insertion order."""
+    return np.asarray(faiss.vector_to_array(faiss.downcast_index(index).id_map), dtype=np.int64)
+
+
+def dense_search(index: FaissIndex, vector: np.ndarray, k: int,
+                 allowed_ids: np.ndarray | None) -> list[tuple[int, float]]:
+    """Top ``k`` (id, inner product) for one query vector, best first, optionally among
+    ``allowed_ids`` only."""
+    if k <= 0 or index.ntotal == 0:
+        return []
+    q = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+    if q.shape[1] != index.d:
+        raise ValueError(f"query vector has dimension {q.shape[1]}, the index {index.d}")
+    params = None
+    if allowed_ids is not None:
+        allowed = np.ascontiguousarray(np.asarray(allowed_ids, dtype=np.int64))
+        if allowed.size == 0:
+            return []
+        inner = faiss.downcast_index(faiss.downcast_index(index).index)
+        if isinstance(inner, faiss.IndexHNSW) and allowed.size <= 4096:
+            # Filtered graph search loses recall on small subsets; exact is cheap there.
+            return _exact_subset(index, q, k, allowed)
+        sel = faiss.IDSelectorBatch(allowed)
+        if isinstance(inner, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=inner.nprobe)
+        elif isinstance(inner, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(inner.hnsw.efSearch, 4 * k))
+        else:
+            params = faiss.SearchParameters(sel=sel)
+        k = min(k, int(allowed.size))
+    k = min(k, int(index.ntotal))
+    # One query is too small to share among OpenMP threads: a team of spinning threads
+    # costs ~40 ms on a busy 2-core machine against ~2 ms single-threaded.  The setting is
+    # per calling thread, so it is restored at once and torch's own threads are untouched.
+    prev_threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        scores, labels = index.search(q, k, params=params)
+    finally:
+        faiss.omp_set_num_threads(prev_threads)
+    return [(int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if i >= 0]
+
+
+def _exact_subset(index: FaissIndex, q: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+    vecs = index.reconstruct_batch(allowed)
+    sims = vecs @ q[0]
+    order = np.argsort(-sims, kind="stable")[:k]
+    return [(int(allowed[i]), float(sims[i])) for i in order]
