@@ -19,7 +19,6 @@ import numpy as np
 
 from index.embedding import Embedder, load_embedder, threads_for
 from index.errors import NewsbotError
-from index.lexical import LexicalIndex
 from index.models import Article, Sentence
 from index.precision import resolve_precision
 from index.settings import load_index_settings
@@ -505,20 +504,8 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
 
 def _bm25_idf(reader: IndexReader, terms: Sequence[str]) -> dict[str, float]:
     """BM25-style idf of each term over the sentence BM25 index (``LexicalIndex.idf``): rare
-    names weigh more than common words. 1.0 per term when the reader has no such index."""
-    lex = _sentence_lexical(reader)
-    return lex.idf(terms) if lex is not None else {t: 1.0 for t in terms}
-
-
-def _sentence_lexical(reader: IndexReader) -> LexicalIndex | None:
-    """The reader's BM25 index over sentences, if it has one.
-
-    ``IndexReader.lexical_sentences`` is the store's public accessor (issue 10, added with the
-    split of ``index/store.py``); until every reader has it, the private field it replaces is
-    read (TODO(#10): drop the fallback once the store package is in).
-    """
-    lex: object = getattr(reader, "lexical_sentences", None) or getattr(reader, "_bm25_sentences", None)
-    return lex if isinstance(lex, LexicalIndex) else None
+    names weigh more than common words."""
+    return reader.lexical_sentences.idf(terms)
 
 
 __all__ = ["Answerer", "Retrieval", "date"]
