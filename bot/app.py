@@ -50,8 +50,11 @@ from bot.ratelimit import SlidingWindowLimiter
 from bot.settings import BotSettings
 from index.errors import ConfigError, NewsbotError
 from retrieval.models import Turn
+from retrieval.service import AnswerService
 
 log = logging.getLogger("newsbot.bot")
+#: python-telegram-bot's Application, whose bot, context and data types we leave open.
+BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
 #: Methods whose repetition has no visible effect, so retrying after an ambiguous timeout
 #: (request sent, no answer) is safe. Everything else is retried only when Telegram surely
@@ -98,7 +101,7 @@ class RetryingRequest(HTTPXRequest):
 
     def _delay(self, attempt: int) -> float:
         # Full jitter: many chats failing at once must not retry in lockstep.
-        return random.uniform(0.5, 1.0) * min(self.max_delay, self.base_delay * 2**attempt)
+        return random.uniform(0.5, 1.0) * min(self.max_delay, self.base_delay * 2.0**attempt)
 
     async def do_request(
         self,
@@ -181,10 +184,10 @@ def configure_logging(settings: BotSettings) -> None:
             handler.addFilter(redact)
 
 
-def make_services(settings: BotSettings, answerer: Any) -> h.BotServices:
+def make_services(settings: BotSettings, service: AnswerService) -> h.BotServices:
     return h.BotServices(
         settings=settings,
-        answerer=answerer,
+        service=service,
         executor=ThreadPoolExecutor(max_workers=settings.answer_workers, thread_name_prefix="answer"),
         history=ChatHistory[Turn](settings.history_turns, settings.history_max_age_seconds),
         limiter=SlidingWindowLimiter(settings.rate_limit_per_user, settings.rate_limit_window_seconds),
@@ -203,23 +206,21 @@ async def reload_loop(svc: h.BotServices) -> None:
         beat(svc)
         await asyncio.sleep(svc.settings.reload_interval_seconds)
         try:
-            if await asyncio.to_thread(svc.answerer.reload_if_newer):
-                log.info("now answering from index version %s", svc.answerer.reader.version)
+            if await asyncio.to_thread(svc.service.reload_if_newer):
+                log.info("now answering from index version %s", svc.service.version)
         except Exception:
-            log.exception("index reload failed; still answering from version %s",
-                          getattr(svc.answerer.reader, "version", "?"))
+            log.exception("index reload failed; still answering from version %s", svc.service.version)
 
 
 def beat(svc: h.BotServices) -> None:
     """Write the heartbeat file (the health check reads its age): proof the loop is alive."""
     try:
-        version = getattr(svc.answerer.reader, "version", "?")
-        svc.settings.heartbeat_file.write_text(f"{time.time():.0f} {version}\n")
+        svc.settings.heartbeat_file.write_text(f"{time.time():.0f} {svc.service.version}\n")
     except OSError as exc:
         log.warning("cannot write heartbeat file %s: %s", svc.settings.heartbeat_file, exc)
 
 
-async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def post_init(app: BotApplication) -> None:
     """Register the commands (admins see theirs too) and start the reload loop."""
     svc: h.BotServices = app.bot_data[h.SERVICES_KEY]
     await app.bot.set_my_commands(h.PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
@@ -232,7 +233,7 @@ async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.bot_data["reload_task"] = asyncio.create_task(reload_loop(svc), name="newsbot-reload")
 
 
-async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def post_stop(app: BotApplication) -> None:
     task = app.bot_data.pop("reload_task", None)
     if task is not None:
         task.cancel()
@@ -240,7 +241,7 @@ async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             await task
 
 
-async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def post_shutdown(app: BotApplication) -> None:
     svc: h.BotServices = app.bot_data[h.SERVICES_KEY]
     svc.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -254,7 +255,7 @@ def make_request(settings: BotSettings) -> RetryingRequest:
     )
 
 
-def build_application(settings: BotSettings, answerer: Any) -> Application[Any, Any, Any, Any, Any, Any]:
+def build_application(settings: BotSettings, service: AnswerService) -> BotApplication:
     """The bot, ready for ``run_polling``/``run_webhook`` (or :func:`running` in tests)."""
     request = make_request(settings)
     # getUpdates gets its own connection and no retry wrapper: the Updater loop retries it.
@@ -275,7 +276,7 @@ def build_application(settings: BotSettings, answerer: Any) -> Application[Any, 
         .post_shutdown(post_shutdown)
         .build()
     )
-    app.bot_data[h.SERVICES_KEY] = make_services(settings, answerer)
+    app.bot_data[h.SERVICES_KEY] = make_services(settings, service)
 
     app.add_handler(TypeHandler(Update, h.gatekeeper), group=-1)
     # New messages only: an edited "/ask ..." must not be answered twice.
@@ -298,8 +299,8 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 @contextlib.asynccontextmanager
 async def running(
-    app: Application[Any, Any, Any, Any, Any, Any], poll_timeout: float = 1.0
-) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    app: BotApplication, poll_timeout: float = 1.0
+) -> AsyncIterator[BotApplication]:
     """Run the bot with long polling inside an existing event loop (tests, the bench).
 
     ``run_polling`` owns the loop and signals; this does the same steps, hooks included.
@@ -379,7 +380,7 @@ def failure_reason(exc: BaseException, timeout: float) -> str:
     return text or type(exc).__name__
 
 
-async def connect(target: Application[Any, Any, Any, Any, Any, Any] | Bot, settings: BotSettings) -> None:
+async def connect(target: BotApplication | Bot, settings: BotSettings) -> None:
     """Start-up: reach the Bot API (``getMe``) within ``request_timeout_seconds``, retries included.
 
     ``target`` (the application, or a bare bot) is initialized. A token Telegram rejects is a
@@ -432,7 +433,7 @@ def check_bot_api(settings: BotSettings) -> None:
     asyncio.run(check())
 
 
-def run(settings: BotSettings, answerer: Any) -> None:
+def run(settings: BotSettings, service: AnswerService) -> None:
     """Run until interrupted: long polling, or a webhook server when ``mode=webhook``.
 
     The Bot API is reached first (:func:`connect`), on the event loop ``run_polling`` and
@@ -440,7 +441,7 @@ def run(settings: BotSettings, answerer: Any) -> None:
     unreachable API is one error, raised within ``request_timeout_seconds``.
     """
     configure_logging(settings)
-    app = build_application(settings, answerer)
+    app = build_application(settings, service)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -455,7 +456,7 @@ def run(settings: BotSettings, answerer: Any) -> None:
                      settings.webhook_port, settings.webhook_url)
             app.run_webhook(**webhook_kwargs(settings), bootstrap_retries=3)
         else:
-            log.info("long polling (index %s)", getattr(answerer, "index_dir", "?"))
+            log.info("long polling (index version %s)", service.version)
             app.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=3)
     except InvalidToken:
         raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)"

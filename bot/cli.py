@@ -76,6 +76,7 @@ def bot_command(
     from index.settings import load_index_settings
     from index.store import require_published
     from retrieval.answerer import Answerer
+    from retrieval.service import NewsService
 
     configure_logging(settings)
     isettings = load_index_settings()
@@ -91,8 +92,7 @@ def bot_command(
                               isettings.precision, isettings.query_runtime, isettings.cache_dir)
     # Prepare the question path (the ONNX export, once per model) before anyone waits on it.
     embedder.encode(["newsbot is starting"])
-    answerer = Answerer(index_dir, embedder=embedder)
-    run(settings, answerer)
+    run(settings, NewsService(Answerer(index_dir, embedder=embedder)))
 
 
 def main() -> None:

@@ -17,10 +17,10 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from telegram import (
     BotCommand,
@@ -44,9 +44,11 @@ from bot.settings import BotSettings
 from bot.stats import BotStats
 from index.errors import NewsbotError
 from retrieval.models import Answer, Turn
+from retrieval.service import AnswerService
 
 log = logging.getLogger("newsbot.bot")
 R = TypeVar("R")
+P = ParamSpec("P")
 
 PUBLIC_COMMANDS = [
     BotCommand("ask", "Ask a question about the news"),
@@ -124,9 +126,9 @@ class BoundedSet:
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[Any, None] = OrderedDict()
+        self._items: OrderedDict[Hashable, None] = OrderedDict()
 
-    def add(self, key: Any) -> bool:
+    def add(self, key: Hashable) -> bool:
         """True if the key was new."""
         if key in self._items:
             return False
@@ -141,7 +143,8 @@ class BotServices:
     """Everything the handlers share; one per Application (in ``bot_data``)."""
 
     settings: BotSettings
-    answerer: Any
+    #: The one way to retrieval (and so to the index): questions, passages, /latest, /about, reload.
+    service: AnswerService
     executor: ThreadPoolExecutor
     history: ChatHistory[Turn]
     limiter: SlidingWindowLimiter
@@ -152,7 +155,7 @@ class BotServices:
     answers: AnswerStore = field(default_factory=AnswerStore)
     refused: BoundedSet = field(default_factory=BoundedSet)
 
-    async def run(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run CPU-bound ``fn`` in the answer threads, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
@@ -232,7 +235,7 @@ async def send_messages(
 
 
 @contextlib.asynccontextmanager
-async def typing(message: Message, every: float = 4.0) -> Any:
+async def typing(message: Message, every: float = 4.0) -> AsyncIterator[None]:
     """Show "typing…" while the body runs (Telegram clears it after ~5 s, so repeat it)."""
 
     async def loop() -> None:
@@ -331,7 +334,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     chat_id = message.chat_id
     history = svc.history.get(chat_id)
     async with typing(message):
-        answer: Answer = await svc.run(svc.answerer.ask, question, history or None)
+        answer = await svc.run(svc.service.ask, question, history or None)
     texts = render.render_answer(answer)
     state = AnswerState(answer=answer, chat_id=chat_id, message_ids=[])
     key = svc.answers.put(state)
@@ -393,12 +396,6 @@ async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send_html(update.effective_message, HELP_TEXT, quote=is_group(update.effective_message))
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
 async def cmd_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The most recently indexed articles, newest first."""
     svc = services(context)
@@ -410,7 +407,7 @@ async def cmd_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     n = 5
     if context.args and context.args[0].isdigit():
         n = max(1, min(20, int(context.args[0])))
-    articles = await svc.run(svc.answerer.reader.latest_articles, n)
+    articles = await svc.run(svc.service.latest, n)
     await send_messages(message, render.render_latest(articles), quote=is_group(message))
 
 
@@ -421,7 +418,7 @@ async def cmd_about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if not await _action_allowed(update, svc):
         return
-    about = await svc.run(svc.answerer.reader.about)
+    about = await svc.run(svc.service.about)
     await send_html(message, render.render_about(about), quote=is_group(message))
 
 
@@ -457,8 +454,8 @@ def admin_only(
 async def cmd_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if update.effective_message:
-        version = getattr(svc.answerer.reader, "version", None)
-        await send_html(update.effective_message, render.render_stats(svc.stats.snapshot(), version))
+        text = render.render_stats(svc.stats.snapshot(), svc.service.version)
+        await send_html(update.effective_message, text)
 
 
 @admin_only
@@ -467,8 +464,8 @@ async def cmd_reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     message = update.effective_message
     if message is None:
         return
-    changed = await asyncio.to_thread(svc.answerer.reload_if_newer)
-    about = await svc.run(svc.answerer.reader.about)
+    changed = await asyncio.to_thread(svc.service.reload_if_newer)
+    about = await svc.run(svc.service.about)
     head = "Reloaded: now answering from the newest index." if changed else "Already on the newest index."
     await send_html(message, f"{head}\n\n{render.render_about(about)}")
 
@@ -569,7 +566,7 @@ async def _source(query: CallbackQuery, state: AnswerState, index: int, svc: Bot
         await query.answer(EXPIRED_TEXT)
         return
     await query.answer()
-    passage = await svc.run(svc.answerer.context, shown[index].sentence_id, 2)
+    passage = await svc.run(svc.service.context, shown[index].sentence_id, 2)
     message = query.message
     assert isinstance(message, Message)
     await send_html(message, render.render_passage(passage), quote=True)

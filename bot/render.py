@@ -24,10 +24,11 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
-from retrieval.models import Answer, AnswerSentence, Passage, Suggestion
+from bot.stats import StatsSnapshot
+from retrieval.models import Answer, AnswerSentence, Passage, PassageSentence, Suggestion
+from retrieval.service import ArticleSummary, IndexSummary
 
 #: Telegram's limit on one message's text.
 MAX_MESSAGE = 4096
@@ -320,11 +321,11 @@ def render_passage(passage: Passage, max_len: int = MAX_MESSAGE) -> str:
 
     sents = list(passage.sentences)
 
-    def body(items: Sequence[object]) -> str:
+    def body(items: Sequence[PassageSentence]) -> str:
         out = []
         for s in items:
-            text = esc(" ".join(getattr(s, "text", "").split()))
-            out.append(f"<b>{text}</b>" if getattr(s, "cited", False) else text)
+            text = esc(" ".join(s.text.split()))
+            out.append(f"<b>{text}</b>" if s.cited else text)
         return " ".join(out)
 
     while True:
@@ -345,44 +346,40 @@ def render_passage(passage: Passage, max_len: int = MAX_MESSAGE) -> str:
     return text
 
 
-def render_latest(articles: Sequence[Any]) -> list[str]:
-    """/latest: the most recently indexed articles (objects with title, url, source, date)."""
+def render_latest(articles: Sequence[ArticleSummary]) -> list[str]:
+    """/latest: the most recently indexed articles."""
     if not articles:
         return ["The index holds no articles yet."]
     units = ["<b>Latest articles</b>"]
-    units.extend(
-        cite_line(getattr(a, "title", ""), getattr(a, "url", None), getattr(a, "source", None),
-                  getattr(a, "date", None), prefix="• ")
-        for a in articles
-    )
+    units.extend(cite_line(a.title, a.url, a.source, a.date, prefix="• ") for a in articles)
     return pack(units)
 
 
-def render_about(about: Any) -> str:
-    """/about: what the index holds (an ``index.store.IndexAbout``)."""
-    sources = list(getattr(about, "sources", []) or [])
+def render_about(about: IndexSummary) -> str:
+    """/about: what the index holds."""
+    sources = about.sources
     # At most 2 x MAX_SOURCE units of HTML per name: ten of them always fit one message.
     names = ", ".join(f"{fit(s.name, 2 * MAX_SOURCE, MAX_SOURCE) or 'unknown'} ({s.articles})"
                       for s in sources[:10])
     if len(sources) > 10:
         names += f" and {len(sources) - 10} more"
-    earliest, latest = getattr(about, "earliest", None), getattr(about, "latest", None)
+    earliest, latest = about.earliest, about.latest
     span = f"{format_date(earliest)} to {format_date(latest)}" if earliest and latest else "unknown"
-    updated = getattr(about, "last_update", None)
+    updated = about.last_update
     lines = [
         "<b>What I know about</b>",
-        f"Articles: {getattr(about, 'articles', 0):,} ({getattr(about, 'sentences', 0):,} sentences)",
+        f"Articles: {about.articles:,} ({about.sentences:,} sentences)",
         f"Sources: {names or 'none'}",
         f"Dates: {span}",
         f"Last update: {updated:%Y-%m-%d %H:%M} UTC" if updated else "Last update: unknown",
-        f"Index version: <code>{esc(str(getattr(about, 'version', '?')))}</code>",
+        f"Index version: <code>{esc(about.version)}</code>",
     ]
     text = "\n".join(lines)
     return text if tg_len(text) <= MAX_MESSAGE else pack(lines)[0]
 
 
-def render_stats(snap: Any, version: str | None = None) -> str:
-    """/stats for admins (a ``bot.stats.StatsSnapshot``)."""
+def render_stats(snap: StatsSnapshot, version: str | None = None) -> str:
+    """/stats for admins."""
     started = datetime.fromtimestamp(snap.started_at, tz=UTC)
     lines = [
         "<b>Since start</b> " + f"({started:%Y-%m-%d %H:%M} UTC)",

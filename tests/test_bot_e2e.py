@@ -1,5 +1,6 @@
 """End to end: python-telegram-bot's real HTTP client against a local fake Bot API server,
-with the real Answerer on a small index (HashingEmbedder; the real model in a slow test).
+with the real Answerer (behind ``NewsService``) on a small index (HashingEmbedder; the real
+model in a slow test).
 
 Every message the bot sends is checked by the fake server like Telegram would (HTML tags,
 escaping, 4,096 UTF-16 units), so a rendering bug fails here as a 400 would in production.
@@ -12,13 +13,13 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import reader_settings
+from doubles import FakeService, SpyService
 from fake_bot_api.harness import ARTICLES, NEW_ARTICLE, bot_running, build_test_index, write_jsonl
 from fake_bot_api.server import BOT_USERNAME, TOKEN, FakeBotApi
 
@@ -26,7 +27,7 @@ from bot.app import RedactToken, build_application, configure_logging, webhook_k
 from bot.handlers import APOLOGY_TEXT, REFUSAL_TEXT
 from bot.settings import BotSettings
 from index.embedding import HashingEmbedder
-from retrieval import Answerer
+from retrieval import Answerer, ArticleSummary, NewsService
 from retrieval.settings import RetrievalSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +43,12 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def answerer(index_dir: Path, hashing_settings: RetrievalSettings) -> Answerer:
     return Answerer(index_dir, settings=hashing_settings, embedder=HashingEmbedder())
+
+
+@pytest.fixture(scope="module")
+def service(answerer: Answerer) -> NewsService:
+    """What the bot is given: the answerer behind the AnswerService contract."""
+    return NewsService(answerer)
 
 
 def buttons(msg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,8 +73,8 @@ async def settle(server: FakeBotApi, seconds: float = 0.6) -> None:
 # --------------------------------------------------------------------------- answers
 
 
-async def test_question_gets_cited_sentences(answerer: Answerer) -> None:
-    async with bot_running(answerer) as (server, _):
+async def test_question_gets_cited_sentences(service: NewsService) -> None:
+    async with bot_running(service) as (server, _):
         server.message("How many people were killed in the Riverton floods?", user_id=USER)
         [reply] = await server.wait_sent(USER)
         html = reply["html"]
@@ -85,8 +92,8 @@ async def test_question_gets_cited_sentences(answerer: Answerer) -> None:
         assert len(server.sent_to(USER)) == 1
 
 
-async def test_unknown_lists_closest_articles(answerer: Answerer) -> None:
-    async with bot_running(answerer) as (server, _):
+async def test_unknown_lists_closest_articles(service: NewsService) -> None:
+    async with bot_running(service) as (server, _):
         server.message("What is the capital of Mongolia?", user_id=USER)
         [reply] = await server.wait_sent(USER)
         assert reply["text"].startswith("I don't know")
@@ -95,8 +102,8 @@ async def test_unknown_lists_closest_articles(answerer: Answerer) -> None:
         assert not buttons(reply)
 
 
-async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> None:
-    async with bot_running(answerer) as (server, _):
+async def test_group_mention_reply_and_ask_vs_chatter(service: NewsService) -> None:
+    async with bot_running(service) as (server, _):
         group = {"chat_id": GROUP, "chat_type": "supergroup"}
         server.message("the floods in Riverton were terrible", user_id=USER, **group)
         server.message("/help", user_id=USER, **group)
@@ -141,9 +148,9 @@ async def test_group_mention_reply_and_ask_vs_chatter(answerer: Answerer) -> Non
         assert len(server.sent_to(GROUP)) == 4
 
 
-async def test_commands(answerer: Answerer) -> None:
+async def test_commands(service: NewsService) -> None:
     admin = 4242
-    async with bot_running(answerer, admin_user_ids=frozenset({admin})) as (server, _):
+    async with bot_running(service, admin_user_ids=frozenset({admin})) as (server, _):
         names = [c["command"] for c in server.commands]
         assert {"start", "help", "ask", "latest", "about"} <= set(names)
         # admins get their commands in their own chat scope
@@ -182,8 +189,52 @@ async def test_commands(answerer: Answerer) -> None:
         assert "Ask me a question" in msgs[6]["text"]
 
 
-async def test_more_and_source_buttons(answerer: Answerer) -> None:
-    async with bot_running(answerer, more_batch=2) as (server, _):
+async def test_commands_reach_only_the_answer_service(tmp_path: Path) -> None:
+    """/latest, /about, /stats, /reload and the heartbeat use the AnswerService alone: a fake
+    one with no index behind it serves them all."""
+    admin = 4242
+    fake = FakeService(pending=["v000002-fake"])
+    heartbeat = tmp_path / "hb"
+    async with bot_running(fake, admin_user_ids=frozenset({admin}), reload_interval_seconds=60,
+                           heartbeat_file=heartbeat) as (server, _):
+        server.message("/latest", user_id=USER)
+        [latest] = await server.wait_sent(USER)
+        assert latest["text"] == "The index holds no articles yet."
+        server.message("/stats", user_id=admin)
+        [stats] = await server.wait_sent(admin)
+        assert "Index version: v000001-fake" in stats["text"]
+        server.message("/reload", user_id=admin)
+        msgs = await server.wait_sent(admin, 2)
+        assert msgs[1]["text"].startswith("Reloaded") and "Index version: v000002-fake" in msgs[1]["text"]
+        server.message("/reload", user_id=admin)
+        msgs = await server.wait_sent(admin, 3)
+        assert msgs[2]["text"].startswith("Already on the newest index")
+        server.message("who won?", user_id=USER)
+        msgs = await server.wait_sent(USER, 2)
+        assert msgs[1]["text"].startswith("I don't know") and fake.asked == ["who won?"]
+    assert fake.reloads == 2
+    assert heartbeat.read_text().split()[1] == "v000001-fake"  # written when the bot started
+
+
+def test_news_service_serves_the_answerer_and_its_index(answerer: Answerer, service: NewsService) -> None:
+    reader = answerer.reader
+    latest = service.latest(3)
+    assert [a.article_id for a in latest] == [a.id for a in reader.latest_articles(3)]
+    assert all(isinstance(a, ArticleSummary) for a in latest) and latest[0].title
+    about, raw = service.about(), reader.about()
+    assert (about.version, about.articles, about.sentences) == (raw.version, raw.articles, raw.sentences)
+    assert [(s.name, s.articles) for s in about.sources] == [(s.name, s.articles) for s in raw.sources]
+    assert (about.earliest, about.latest, about.last_update) == (raw.earliest, raw.latest, raw.last_update)
+    assert service.version == reader.version and not service.reload_if_newer()
+    question = "How many people were killed in the Riverton floods?"
+    answer, direct = service.ask(question), answerer.ask(question)
+    assert answer.sentences and answer.sentences == direct.sentences  # timings aside, the same
+    sid = answer.sentences[0].sentence_id
+    assert service.context(sid, 1) == answerer.context(sid, 1)
+
+
+async def test_more_and_source_buttons(service: NewsService) -> None:
+    async with bot_running(service, more_batch=2) as (server, _):
         server.message("How many people were killed in the Riverton floods?", user_id=USER)
         [reply] = await server.wait_sent(USER)
         before = reply["text"]
@@ -218,8 +269,8 @@ async def test_more_and_source_buttons(answerer: Answerer) -> None:
         await server.wait_for(lambda: any("too old" in str(a.get("text")) for a in server.callback_answers))
 
 
-async def test_follow_up_uses_history(answerer: Answerer) -> None:
-    spy = SpyAnswerer(answerer)
+async def test_follow_up_uses_history(service: NewsService) -> None:
+    spy = SpyService(service)
     async with bot_running(spy) as (server, _):
         server.message("How many people were killed in the Riverton floods?", user_id=USER)
         await server.wait_sent(USER)
@@ -227,7 +278,7 @@ async def test_follow_up_uses_history(answerer: Answerer) -> None:
         msgs = await server.wait_sent(USER, 2)
         first_sentence = msgs[1]["text"].split("\n")[0]
         assert "30 were civilians" in first_sentence
-        # the answerer got the chat's previous turn; another chat has no history
+        # the service got the chat's previous turn; another chat has no history
         server.message("and how many were civilians?", user_id=USER + 5)
         await server.wait_sent(USER + 5)
     assert spy.histories[0] is None
@@ -235,45 +286,8 @@ async def test_follow_up_uses_history(answerer: Answerer) -> None:
     assert spy.histories[2] is None
 
 
-class SpyAnswerer:
-    """Wraps the real answerer, counting questions (and optionally failing or stalling)."""
-
-    def __init__(
-        self, inner: Answerer, fail_on: str | None = None, slow_on: str | None = None, delay: float = 0.0
-    ) -> None:
-        self.inner = inner
-        self.asked: list[str] = []
-        self.histories: list[Any] = []
-        self.fail_on = fail_on
-        self.slow_on = slow_on
-        self.delay = delay
-        self.threads: set[str] = set()
-
-    @property
-    def reader(self) -> Any:
-        return self.inner.reader
-
-    def ask(self, question: str, history: Any = None, filters: Any = None) -> Any:
-        self.asked.append(question)
-        self.histories.append(list(history) if history else None)
-        self.threads.add(threading.current_thread().name)
-        if self.fail_on and self.fail_on in question:
-            raise RuntimeError(f"boom while answering {TOKEN}")
-        if self.slow_on and self.slow_on in question:
-            time.sleep(self.delay)
-        return self.inner.ask(question, history, filters)
-
-    def context(self, sentence_id: int, window: int = 2) -> Any:
-        if self.fail_on == "context":
-            raise RuntimeError("no passage")
-        return self.inner.context(sentence_id, window)
-
-    def reload_if_newer(self) -> bool:
-        return self.inner.reload_if_newer()
-
-
-async def test_unauthorized_user_gets_one_refusal(answerer: Answerer) -> None:
-    spy = SpyAnswerer(answerer)
+async def test_unauthorized_user_gets_one_refusal(service: NewsService) -> None:
+    spy = SpyService(service)
     async with bot_running(spy, allowed_user_ids=frozenset({USER}), allowed_chat_ids=frozenset({GROUP})) as (
         server,
         _,
@@ -305,8 +319,8 @@ async def test_unauthorized_user_gets_one_refusal(answerer: Answerer) -> None:
         assert not server.edits
 
 
-async def test_rate_limit(answerer: Answerer) -> None:
-    async with bot_running(answerer, rate_limit_per_user=2, rate_limit_window_seconds=60) as (server, _):
+async def test_rate_limit(service: NewsService) -> None:
+    async with bot_running(service, rate_limit_per_user=2, rate_limit_window_seconds=60) as (server, _):
         for _ in range(4):
             server.message("who won the cup final?", user_id=USER)
         msgs = await server.wait_sent(USER, 3)
@@ -321,8 +335,8 @@ async def test_rate_limit(answerer: Answerer) -> None:
         assert "United beat City" in other["text"]
 
 
-async def test_article_with_script_and_ampersand_is_escaped(answerer: Answerer) -> None:
-    async with bot_running(answerer) as (server, _):
+async def test_article_with_script_and_ampersand_is_escaped(service: NewsService) -> None:
+    async with bot_running(service) as (server, _):
         server.message("What did hackers insert into AT&T support pages?", user_id=USER)
         [reply] = await server.wait_sent(USER)
         html = reply["html"]
@@ -335,10 +349,10 @@ async def test_article_with_script_and_ampersand_is_escaped(answerer: Answerer) 
         assert 'hackers inserted <script>alert("pwned")</script> into AT&T' in reply["text"]
 
 
-async def test_long_answer_is_split_at_sentence_boundaries(answerer: Answerer) -> None:
+async def test_long_answer_is_split_at_sentence_boundaries(answerer: Answerer, service: NewsService) -> None:
     """Sentences of ~4,300 characters: every answer needs several messages."""
     question = "Who were the Arvenia summit delegates?"
-    async with bot_running(answerer) as (server, _):
+    async with bot_running(service) as (server, _):
         server.message(question, user_id=USER)
         await server.wait_sent(USER, 2)
         await settle(server, 0.3)
@@ -381,7 +395,7 @@ async def test_article_with_huge_title_and_url_is_still_answered(
     assert len(LONG_TITLE) == 6000 and len(LONG_URL) > 6990
     index_dir = build_test_index(tmp_path / "index", HashingEmbedder(), [*ARTICLES, LONG_META_ARTICLE])
     live = Answerer(index_dir, settings=hashing_settings, embedder=HashingEmbedder())
-    async with bot_running(live) as (server, _):
+    async with bot_running(NewsService(live)) as (server, _):
         sentence = "About 800 households downstream of the Korvath dam were told to stay on higher ground."
         server.message("How many households downstream of the Korvath dam had to stay on higher ground?",
                        user_id=USER)
@@ -416,8 +430,8 @@ async def test_article_with_huge_title_and_url_is_still_answered(
 # --------------------------------------------------------------------------- failures
 
 
-async def test_telegram_429_500_and_timeouts_lose_and_duplicate_nothing(answerer: Answerer) -> None:
-    async with bot_running(answerer, request_timeout_seconds=1.0) as (server, _):
+async def test_telegram_429_500_and_timeouts_lose_and_duplicate_nothing(service: NewsService) -> None:
+    async with bot_running(service, request_timeout_seconds=1.0) as (server, _):
         server.fail("sendMessage", "429", times=1, retry_after=1)
         server.message("who won the cup final?", user_id=1)
         server.fail("sendMessage", "500", times=2)
@@ -450,9 +464,9 @@ async def test_telegram_429_500_and_timeouts_lose_and_duplicate_nothing(answerer
 
 
 async def test_error_handler_apologises_and_keeps_running(
-    answerer: Answerer, caplog: pytest.LogCaptureFixture
+    service: NewsService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spy = SpyAnswerer(answerer, fail_on="explode")
+    spy = SpyService(service, fail_on="explode")
     caplog.set_level(logging.INFO)
     # what `newsbot bot` does at start-up (caplog's handler stands in for the stderr one)
     configure_logging(BotSettings(_env_file=None, bot_token=TOKEN))  # type: ignore[call-arg]
@@ -473,8 +487,8 @@ async def test_error_handler_apologises_and_keeps_running(
     assert TOKEN.split(":")[1] not in caplog.text
 
 
-async def test_error_after_a_button_press_apologises_in_the_chat(answerer: Answerer) -> None:
-    spy = SpyAnswerer(answerer, fail_on="context")
+async def test_error_after_a_button_press_apologises_in_the_chat(service: NewsService) -> None:
+    spy = SpyService(service, fail_on="context")
     async with bot_running(spy) as (server, _):
         server.message("who won the cup final?", user_id=USER)
         [reply] = await server.wait_sent(USER)
@@ -484,8 +498,8 @@ async def test_error_after_a_button_press_apologises_in_the_chat(answerer: Answe
         assert msgs[1]["text"] == APOLOGY_TEXT
 
 
-async def test_slow_question_does_not_stall_other_chats(answerer: Answerer) -> None:
-    spy = SpyAnswerer(answerer, slow_on="slowly", delay=2.0)
+async def test_slow_question_does_not_stall_other_chats(service: NewsService) -> None:
+    spy = SpyService(service, slow_on="slowly", delay=2.0)
     async with bot_running(spy, answer_workers=2) as (server, _):
         server.message("slowly: who won the cup final?", user_id=1)
         await asyncio.sleep(0.2)
@@ -500,7 +514,7 @@ async def test_slow_question_does_not_stall_other_chats(answerer: Answerer) -> N
         assert all(name.startswith("answer") for name in spy.threads), "answers run off the event loop"
 
 
-async def test_webhook_checks_secret_token(answerer: Answerer, unused_tcp_port: int) -> None:
+async def test_webhook_checks_secret_token(service: NewsService, unused_tcp_port: int) -> None:
     import httpx
 
     from bot.app import running
@@ -516,7 +530,7 @@ async def test_webhook_checks_secret_token(answerer: Answerer, unused_tcp_port: 
             webhook_listen="127.0.0.1",
             webhook_port=unused_tcp_port,
         )
-        app = build_application(settings, answerer)
+        app = build_application(settings, service)
         await app.initialize()
         await app.start()
         assert app.updater is not None
@@ -561,7 +575,8 @@ async def test_hot_reload_after_index_add_in_another_process(tmp_path: Path) -> 
     live = Answerer(index_dir, embedder=HashingEmbedder())
     new_file = write_jsonl(tmp_path / "new.jsonl", [NEW_ARTICLE])
     question = "How many residents of Kestrel Bay were evacuated?"
-    async with bot_running(live, reload_interval_seconds=3.0, rate_limit_per_user=0) as (server, _):
+    service = NewsService(live)
+    async with bot_running(service, reload_interval_seconds=3.0, rate_limit_per_user=0) as (server, _):
         server.message(question, user_id=USER)
         [before] = await server.wait_sent(USER)
         assert "3,000 residents" not in before["text"]
@@ -606,7 +621,7 @@ async def test_real_model_end_to_end(tmp_path: Path) -> None:
     embedder = load_embedder("all-MiniLM-L6-v2")
     index_dir = build_test_index(tmp_path / "index", embedder, ARTICLES, model="all-MiniLM-L6-v2")
     real = Answerer(index_dir, settings=reader_settings(), embedder=embedder)
-    async with bot_running(real) as (server, _):
+    async with bot_running(NewsService(real)) as (server, _):
         server.message("How many people died in the Riverton floods?", user_id=USER)
         [reply] = await server.wait_sent(USER, timeout=30)
         assert "42 people were killed" in reply["text"]
@@ -691,9 +706,9 @@ async def test_newsbot_bot_command_with_unreachable_api_is_one_line(tmp_path: Pa
     assert took < 15, f"took {took:.1f} s (3 s to reach the API, the rest is Python starting)"
 
 
-async def test_forged_and_foreign_button_data_reveal_nothing(answerer: Answerer) -> None:
+async def test_forged_and_foreign_button_data_reveal_nothing(service: NewsService) -> None:
     other = USER + 7
-    async with bot_running(answerer) as (server, _):
+    async with bot_running(service) as (server, _):
         server.message("How many people were killed in the Riverton floods?", user_id=USER)
         [reply] = await server.wait_sent(USER)
         source = button(reply, "Source [1]")
@@ -712,8 +727,8 @@ async def test_forged_and_foreign_button_data_reveal_nothing(answerer: Answerer)
         assert not any("went wrong" in str(a.get("text")) for a in server.callback_answers[n:])
 
 
-async def test_buttons_and_commands_are_rate_limited_too(answerer: Answerer) -> None:
-    async with bot_running(answerer, rate_limit_per_user=1, rate_limit_window_seconds=60) as (server, _):
+async def test_buttons_and_commands_are_rate_limited_too(service: NewsService) -> None:
+    async with bot_running(service, rate_limit_per_user=1, rate_limit_window_seconds=60) as (server, _):
         server.message("How many people were killed in the Riverton floods?", user_id=USER)
         [reply] = await server.wait_sent(USER)
         for _ in range(5):

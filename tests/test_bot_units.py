@@ -22,6 +22,7 @@ from bot.settings import BotSettings, load_bot_settings
 from bot.stats import BotStats, percentile
 from index.errors import ConfigError
 from retrieval.models import Answer, AnswerSentence, Passage, PassageSentence, Suggestion
+from retrieval.service import ArticleSummary, IndexSummary, SourceSummary
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 DATE = datetime(2024, 3, 4, tzinfo=UTC)
@@ -216,10 +217,8 @@ def test_unknown_with_long_suggestion_and_note_is_valid_html() -> None:
 
 
 def test_latest_passage_and_about_fit_whatever_the_metadata() -> None:
-    from types import SimpleNamespace
-
-    articles = [SimpleNamespace(title=LONG_TITLE, url=LONG_URL, source="S" * 5000, date=DATE)
-                for _ in range(20)]
+    articles = [ArticleSummary(article_id=f"a{i}", title=LONG_TITLE, url=LONG_URL, source="S" * 5000,
+                               date=DATE) for i in range(20)]
     texts = assert_deliverable(render.render_latest(articles))
     assert sum(t.count("• Breaking: word0") for t in texts) == 20
     p = Passage(article_id="a", title=LONG_TITLE, source="&" * 5000, date=DATE, url=LONG_URL, sentences=[
@@ -227,9 +226,9 @@ def test_latest_passage_and_about_fit_whatever_the_metadata() -> None:
         for i in range(3)])
     [text] = assert_deliverable([render.render_passage(p)])
     assert "Sentence 1." in text and text.startswith("Breaking: word0") and "…" in text.splitlines()[0]
-    sources = [SimpleNamespace(name="&" * 5000, articles=1) for _ in range(12)]
-    about = SimpleNamespace(articles=3, sentences=9, version="v1", earliest=DATE, latest=DATE,
-                            last_update=None, sources=sources)
+    sources = [SourceSummary(name="&" * 5000, articles=1) for _ in range(12)]
+    about = IndexSummary(articles=3, sentences=9, version="v1", earliest=DATE, latest=DATE,
+                         last_update=None, sources=sources)
     [text] = assert_deliverable([render.render_about(about)])
     assert "and 2 more" in text
 
@@ -262,6 +261,41 @@ def test_random_metadata_always_renders_deliverable_messages() -> None:
 def test_source_labels() -> None:
     labels = render.source_button_labels([sent("a", "x"), sent("b", "y"), sent("c", "x")])
     assert labels == ["Source [1]", "Source [2]", "Source [1b]"]
+
+
+def test_bot_talks_to_retrieval_service_only() -> None:
+    """Issue 10: bot modules use retrieval's models and service, and index's errors; nothing
+    else of the lower layers (only ``bot/cli.py``, which composes the layers, builds them)."""
+    import ast
+
+    allowed = ("retrieval.models", "retrieval.service", "index.errors")
+    for path in sorted((Path(__file__).resolve().parent.parent / "bot").glob("*.py")):
+        if path.name == "cli.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                if name.split(".")[0] in ("index", "retrieval"):
+                    assert name in allowed, f"{path.name} imports {name}"
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in ("answerer", "reader"), f"{path.name} reaches into .{node.attr}"
+
+
+def test_doubles_are_answer_services() -> None:
+    from doubles import FakeService, SpyService
+
+    from retrieval.service import AnswerService, NewsService
+
+    members = {n for n in vars(AnswerService) if not n.startswith("_")}
+    assert members == {"ask", "context", "latest", "about", "version", "reload_if_newer"}
+    for cls in (NewsService, SpyService, FakeService):
+        assert members <= set(dir(cls)), cls
+    fake = FakeService(articles=[ArticleSummary(article_id="a", title="T", source="S", date=DATE)])
+    assert fake.about().sources == [SourceSummary(name="S", articles=1)]
+    assert render.render_latest(fake.latest(5))[0].startswith("<b>Latest articles</b>")
+    assert "Articles: 1 (3 sentences)" in render.render_about(fake.about())
 
 
 def test_fake_server_rejects_bad_html() -> None:

@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.app import build_application, running
+from bot.app import BotApplication, build_application, running
 from bot.settings import BotSettings
 from fake_bot_api.server import FakeBotApi
 from index.embedding import Embedder
 from index.models import Article
 from index.pipeline import apply_changes
 from index.settings import IndexSettings
+from retrieval.service import AnswerService
 
 _SYLLABLES = ["ka", "lo", "mi", "ra", "ten", "vo", "zu", "pel", "dor", "an", "is", "ul"]
 
@@ -105,9 +106,11 @@ def bot_settings(server: FakeBotApi, **overrides: Any) -> BotSettings:
 
 
 @contextlib.asynccontextmanager
-async def bot_running(answerer: Any, **overrides: Any) -> AsyncIterator[tuple[FakeBotApi, Any]]:
-    """The fake server and the real bot, polling it; both stopped on exit."""
+async def bot_running(
+    service: AnswerService, **overrides: Any
+) -> AsyncIterator[tuple[FakeBotApi, BotApplication]]:
+    """The fake server and the real bot answering from ``service``, polling it; both stopped on exit."""
     async with FakeBotApi() as server:
-        app = build_application(bot_settings(server, **overrides), answerer)
+        app = build_application(bot_settings(server, **overrides), service)
         async with running(app, poll_timeout=0.5):
             yield server, app
