@@ -36,7 +36,7 @@ from index.store import (
     IndexLock,
     IndexType,
     IndexWriter,
-    StagedVersion,
+    StagedChanges,
     check_model,
     current_or_none,
     free_bytes,
@@ -137,7 +137,7 @@ def chunk_input(title: str, body: str, start: int, end: int) -> str:
 class _Run:
     """State of one apply_changes call (keeps the core function readable)."""
 
-    def __init__(self, staged: StagedVersion, embedder: Embedder | None, settings: IndexSettings,
+    def __init__(self, staged: StagedChanges, embedder: Embedder | None, settings: IndexSettings,
                  report: BuildReport, now: datetime) -> None:
         self.staged = staged
         self.embedder = embedder
@@ -315,7 +315,7 @@ class _EchoedLines(list[str]):
 
 
 def _apply(
-    staged: StagedVersion,
+    staged: StagedChanges,
     upserts: Iterable[Article | IngestError],
     removals: Sequence[str],
     settings: IndexSettings,

@@ -295,3 +295,26 @@ def test_reader_and_writer_implement_the_store_protocols(built: Path) -> None:
         staged = writer.stage()
         assert staged.distinct_inputs() > 0 and staged.counts()[0] == 12
         staged.discard()
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("UPDATE sentences SET article_id = 'gone' WHERE id = (SELECT MIN(id) FROM sentences)",
+         "belong to no article"),
+        ('UPDATE sentences SET "end" = 1000000 WHERE id = (SELECT MIN(id) FROM sentences)',
+         "offsets outside their article body"),
+        ("DELETE FROM embeddings WHERE text_hash = (SELECT text_hash FROM sentences LIMIT 1)",
+         "no stored embedding"),
+    ],
+)
+def test_verify_digs_deeper_than_the_reader(built: Path, sql: str, reason: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(_version_path(built) / "meta.sqlite")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    result = verify_index(built)
+    assert not result.ok and reason in (result.reason or ""), result.reason
+    assert result.checked == ["manifest"]
