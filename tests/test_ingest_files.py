@@ -237,7 +237,10 @@ def test_fixture_folder_mixes_formats(tmp_path: Path) -> None:
 def fake_live(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
     module = types.ModuleType("index.live.sources")
 
-    def iter_url_articles(source: str, settings: IndexSettings) -> Iterator[Article | IngestError]:
+    def iter_url_articles(
+        source: str, settings: IndexSettings, **parse: object
+    ) -> Iterator[Article | IngestError]:
+        assert list(parse) == ["parse_html"]  # ingest hands live its HTML extractor
         seen.append(source)
         yield Article(id=source, title="From the web", body=BODY, origin=source)
 

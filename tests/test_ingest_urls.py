@@ -77,3 +77,16 @@ def test_a_feeds_file_keeps_urls_of_any_scheme_as_they_are(tmp_path: Path) -> No
     feeds.write_text("https://a.example/rss\nfile:///etc/feed.rss\nlocal.rss\n", encoding="utf-8")
     expected = ["https://a.example/rss", "file:///etc/feed.rss", str(tmp_path / "local.rss")]
     assert read_feeds_file(feeds) == expected
+
+
+def test_live_sources_do_not_import_ingest() -> None:
+    # ingest hands URLs to index.live.sources; the reverse import made a loop (#10)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, index.live.sources, index.live.feeds, index.live.fetch, index.live.inputs;"
+        "print(sorted(m for m in sys.modules if m.startswith('index.ingest')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

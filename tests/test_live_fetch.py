@@ -4,12 +4,14 @@ and ``iter_url_articles`` (what ``newsbot index add URL`` ingests)."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 from feed_server import FeedServer, Route, article_html, rss
 
 from index.errors import FetchError, IngestError, IngestNote
+from index.ingest.html import parse_html
 from index.live.fetch import Fetcher
 from index.live.settings import LiveSettings
 from index.live.sources import iter_url_articles
@@ -21,6 +23,9 @@ PARAS = [
     "Officials said more than two hundred homes were flooded and the main bridge was closed.",
     "Volunteers filled sandbags at the town hall while the army brought in pumps and boats.",
 ]
+
+#: ``index add URL``'s view: the live sources with the ingest layer's HTML extractor.
+url_articles = partial(iter_url_articles, parse_html=parse_html)
 
 
 @pytest.fixture
@@ -133,7 +138,7 @@ def test_feed_url_items_become_articles_with_page_metadata(srv: FeedServer, live
         {"title": "Linkless", "guid": "n1", "description": "A brief note from the newsroom about the flood."},
     ]
     feed = srv.feed("/feed.xml", "Valley News", items)
-    results = list(iter_url_articles(feed, settings(tmp_path), live))
+    results = list(url_articles(feed, settings(tmp_path), live))
     arts, lines = split(results)
     by_id = {x.id: x for x in arts}
     flood = by_id[canon]
@@ -163,7 +168,7 @@ def test_page_failures_fall_back_to_the_feed_summary_and_say_so(srv: FeedServer,
         {"title": "Nothing", "link": srv.url("/gone?x=1")},
     ]
     feed = srv.feed("/feed.xml", "F", items)
-    arts, errors = split(list(iter_url_articles(feed, settings(tmp_path), live)))
+    arts, errors = split(list(url_articles(feed, settings(tmp_path), live)))
     assert sorted(x.body for x in arts) == ["The empty story, in brief.", "The gone story, in brief.",
                                             "The slow story, in brief."]
     assert len(errors) == 4
@@ -183,7 +188,7 @@ def test_page_failures_fall_back_to_the_feed_summary_and_say_so(srv: FeedServer,
 def test_bad_feeds_are_one_line_each(srv: FeedServer, live: LiveSettings, tmp_path: Path, path: str,
                                      route: Route, reason: str) -> None:
     url = srv.route(path, route)
-    results = list(iter_url_articles(url, settings(tmp_path), live))
+    results = list(url_articles(url, settings(tmp_path), live))
     assert len(results) == 1 and isinstance(results[0], IngestError)
     assert results[0].one_line().startswith(("fetch error: " + url, "ingest error: " + url))
     assert reason in results[0].one_line()
@@ -201,7 +206,7 @@ def test_feed_cannot_make_the_indexer_read_files_or_probe_the_network(srv: FeedS
         {"title": "i", "link": srv.url("/admin"), "description": "Summary i."},
     ]
     feed = srv.feed("/feed.xml", "Hostile", items)  # the operator named this feed: it is fetched
-    arts, errors = split(list(iter_url_articles(feed, settings(tmp_path, allow_private=False), live)))
+    arts, errors = split(list(url_articles(feed, settings(tmp_path, allow_private=False), live)))
     assert srv.hits["/feed.xml"] == 1 and srv.hits["/admin"] == 0
     assert sorted(a.body for a in arts) == ["Summary f.", "Summary i.", "Summary l.", "Summary m.",
                                             "Summary p."]
@@ -213,7 +218,7 @@ def test_feed_cannot_make_the_indexer_read_files_or_probe_the_network(srv: FeedS
 
 
 def test_file_urls_refused_even_when_named_by_the_operator(tmp_path: Path, live: LiveSettings) -> None:
-    (results,) = [list(iter_url_articles("file:///etc/passwd", settings(tmp_path), live))]
+    (results,) = [list(url_articles("file:///etc/passwd", settings(tmp_path), live))]
     assert len(results) == 1 and "scheme 'file'" in results[0].one_line()  # type: ignore[union-attr]
 
 
@@ -221,11 +226,11 @@ def test_feed_file_and_article_url_sources(srv: FeedServer, live: LiveSettings, 
     page = srv.page("/story", "Flood closes bridge", PARAS)
     feed_file = tmp_path / "saved.rss"
     feed_file.write_text(rss("Saved", [{"title": "Flood", "link": page, "description": "s"}]))
-    arts, errors = split(list(iter_url_articles(str(feed_file), settings(tmp_path), live)))
+    arts, errors = split(list(url_articles(str(feed_file), settings(tmp_path), live)))
     assert [a.id for a in arts] == [page] and not errors and arts[0].source
-    arts, errors = split(list(iter_url_articles(page, settings(tmp_path), live)))
+    arts, errors = split(list(url_articles(page, settings(tmp_path), live)))
     assert [a.title for a in arts] == ["Flood closes bridge"] and not errors
-    _, errors = split(list(iter_url_articles(str(tmp_path / "nope.xml"), settings(tmp_path), live)))
+    _, errors = split(list(url_articles(str(tmp_path / "nope.xml"), settings(tmp_path), live)))
     assert errors and "unreadable file (No such file or directory)" in errors[0]
 
 
@@ -239,7 +244,7 @@ def test_non_utf8_pages(srv: FeedServer, live: LiveSettings, tmp_path: Path, cha
              "shift_jis": "洪水で橋が閉鎖された", "iso-8859-1": "Crue: le pont fermé à Zürich"}[charset]
     paras = [f"{words}. {p}" for p in PARAS]
     url = srv.page("/enc", words, paras, charset=charset, header_charset=header, meta_charset=meta)
-    arts, errors = split(list(iter_url_articles(url, settings(tmp_path), live)))
+    arts, errors = split(list(url_articles(url, settings(tmp_path), live)))
     assert not errors and words in arts[0].body and "\ufffd" not in arts[0].body
 
 
@@ -282,5 +287,5 @@ def test_a_feed_file_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, 
         os.mkfifo(path)  # opening it for reading would block forever
     else:
         path.symlink_to("/dev/zero")  # reading it would never end
-    arts, errors = split(list(iter_url_articles(str(path), settings(tmp_path), live)))
+    arts, errors = split(list(url_articles(str(path), settings(tmp_path), live)))
     assert arts == [] and errors == [f"ingest error: {path}: not a regular file"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from index.errors import IngestError
+from index.ingest.html import parse_html
 from index.live.inputs import is_url, is_web_url
 from index.models import Article
 from index.settings import IndexSettings
@@ -21,7 +22,7 @@ def iter_remote(source: str, settings: IndexSettings) -> Iterator[Article | Inge
         yield IngestError(source, "feeds and URLs are not supported in this build")
         return
     found = False
-    for item in iter_url_articles(source, settings):
+    for item in iter_url_articles(source, settings, parse_html=parse_html):
         found = True
         yield item
     if not found:  # a well-formed feed without one item: a line, as for a JSON empty list

@@ -22,14 +22,10 @@ from index.settings import IndexSettings
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
+#: "HTML page → article" ``(html, origin, url)``: the caller's extractor, i.e.
+#: ``index.ingest.html.parse_html`` (passed in by ``index.ingest.remote`` and ``watch``, so
+#: this module never imports ``index.ingest``, which hands URLs to it).
 HtmlParser = Callable[[str, str, str | None], Article]
-
-
-def _parse_html(html: str, origin: str, url: str | None) -> Article:
-    """The ingest layer's trafilatura extractor (one implementation of "HTML → article")."""
-    from index.ingest.html import parse_html
-
-    return parse_html(html, origin, url)
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ class ItemOutcome:
 
 
 def page_article(page: FetchResult, item: FeedItem | None, feed: ParsedFeed | None,
-                 parse_html: HtmlParser = _parse_html) -> Article:
+                 parse_html: HtmlParser) -> Article:
     """Extract a fetched page and complete it from the feed item's metadata.
 
     The page's canonical URL becomes the id (so one story through several feeds or tracking
@@ -78,7 +74,7 @@ def page_article(page: FetchResult, item: FeedItem | None, feed: ParsedFeed | No
 
 def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
                      etag: str | None = None, last_modified: str | None = None,
-                     parse_html: HtmlParser = _parse_html, fallback: bool = True) -> ItemOutcome:
+                     parse_html: HtmlParser, fallback: bool = True) -> ItemOutcome:
     """Fetch an item's page (as an untrusted URL) and extract it; fall back to the feed's text
     (unless ``fallback`` is False: ``watch`` keeps a full article indexed before rather than
     replacing it with a summary).
@@ -116,7 +112,7 @@ def article_for_item(item: FeedItem, feed: ParsedFeed, fetcher: Fetcher, *,
 
 
 def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher,
-                       parse_html: HtmlParser = _parse_html) -> Iterator[Article | IngestError]:
+                       parse_html: HtmlParser) -> Iterator[Article | IngestError]:
     """Every item of a parsed feed as an article (or a one-line error or note), each page
     fetched once."""
     done: dict[str, Article | None] = {}
@@ -137,8 +133,8 @@ def iter_feed_articles(feed: ParsedFeed, fetcher: Fetcher,
             yield outcome.article
 
 
-def iter_url_articles(source: str, settings: IndexSettings,
-                      live: LiveSettings | None = None) -> Iterator[Article | IngestError]:
+def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings | None = None, *,
+                      parse_html: HtmlParser) -> Iterator[Article | IngestError]:
     """Articles from a feed URL, a feed file, or an article URL; one error line per bad input,
     an :class:`IngestNote` (not a failure) per item indexed without a link.
 
@@ -155,7 +151,7 @@ def iter_url_articles(source: str, settings: IndexSettings,
             except IngestError as exc:
                 yield exc
                 return
-            yield from iter_feed_articles(feed, fetcher)
+            yield from iter_feed_articles(feed, fetcher, parse_html)
             return
         try:
             result = fetcher.get(source, trusted=True, accept=FEED_ACCEPT)
@@ -165,8 +161,8 @@ def iter_url_articles(source: str, settings: IndexSettings,
         try:
             if looks_like_feed(result.content, result.content_type):
                 feed = parse_feed(result.content, source, result.content_type)
-                yield from iter_feed_articles(feed, fetcher)
+                yield from iter_feed_articles(feed, fetcher, parse_html)
             else:
-                yield page_article(result, None, None)
+                yield page_article(result, None, None, parse_html)
         except IngestError as exc:
             yield exc

@@ -30,6 +30,7 @@ from typing import Protocol
 
 from index.embedding import Embedder
 from index.errors import ConfigError, IngestError, IngestNote, ModelMismatchError, NewsbotError
+from index.ingest.html import parse_html
 from index.live.feeds import FeedItem, ParsedFeed, parse_feed
 from index.live.fetch import Fetcher, interleave_by_host
 from index.live.inputs import is_url, read_limited
@@ -338,7 +339,7 @@ class _Round:
         rec = self.state.items.get(key)
         had_page = rec is not None and rec.article_id in self.state.articles and not rec.fallback
         outcome = article_for_item(
-            item, feed, self.fetcher,
+            item, feed, self.fetcher, parse_html=parse_html,
             etag=rec.page_etag if rec and had_page else None,
             last_modified=rec.page_last_modified if rec and had_page else None,
             fallback=not had_page,
