@@ -36,9 +36,12 @@ def test_answerer_loads_its_model_with_one_thread(
     apply_changes([article], (), IndexSettings(index_dir=index_dir, model="hashing-test"),
                   HashingEmbedder(), replace_all=True)
     seen: list[int] = []
+    runtimes: list[str] = []
 
-    def fake_load(model: str, threads: int = 0, precision: str = "auto") -> HashingEmbedder:
+    def fake_load(model: str, threads: int = 0, precision: str = "auto", query_runtime: str = "torch",
+                  cache_dir: object = None) -> HashingEmbedder:
         seen.append(threads)
+        runtimes.append(query_runtime)
         return HashingEmbedder()
 
     monkeypatch.setattr("retrieval.answerer.load_embedder", fake_load)
@@ -49,6 +52,7 @@ def test_answerer_loads_its_model_with_one_thread(
     monkeypatch.setenv("NEWSBOT_TORCH_THREADS", "2")
     Answerer(index_dir)
     assert seen == [1, 2]
+    assert runtimes == ["auto", "auto"]  # questions take the ONNX path when it is available
 
 
 def test_batch_configuration_pins_torch_to_every_core() -> None:
