@@ -32,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ from fake_bot_api.server import TOKEN, FakeBotApi  # noqa: E402
 from bot.app import build_application, running  # noqa: E402
 from bot.settings import BotSettings  # noqa: E402
 from bot.stats import percentile  # noqa: E402
+from retrieval.models import Answer, Filters, Passage, Turn  # noqa: E402
+from retrieval.service import AnswerService, ArticleSummary, IndexSummary, NewsService  # noqa: E402
 
 BBC = REPO.parent / "shared" / "datasets" / "bbc_news" / "bbc_news.jsonl"
 DEMO = REPO / "retrieval" / "demo_articles"
@@ -92,21 +95,32 @@ def questions_from(answerer: Any, n: int, seed: int) -> list[str]:
     return out
 
 
-class StubAnswerer:
-    """Replays precomputed answers instantly: measures the bot's own overhead (``--stub``)."""
+class StubService:
+    """Replays precomputed answers instantly: measures the bot's own overhead (``--stub``).
+    Everything but ``ask`` is the real service's."""
 
-    def __init__(self, real: Any, sample: list[str]) -> None:
-        self.reader = real.reader
-        self.index_dir = real.index_dir
+    def __init__(self, real: NewsService, sample: list[str]) -> None:
+        self._real = real
         self._answers = [real.ask(q) for q in sample]
         self._i = 0
 
-    def ask(self, question: str, history: Any = None, filters: Any = None) -> Any:
+    def ask(self, question: str, history: Sequence[Turn] | None = None,
+            filters: Filters | None = None) -> Answer:
         self._i += 1
         return self._answers[self._i % len(self._answers)]
 
-    def context(self, sentence_id: int, window: int = 2) -> Any:
-        raise NotImplementedError
+    def context(self, sentence_id: int, window: int = 2) -> Passage:
+        return self._real.context(sentence_id, window)
+
+    def latest(self, n: int) -> list[ArticleSummary]:
+        return self._real.latest(n)
+
+    def about(self) -> IndexSummary:
+        return self._real.about()
+
+    @property
+    def version(self) -> str:
+        return self._real.version
 
     def reload_if_newer(self) -> bool:
         return False
@@ -207,17 +221,21 @@ async def users_process(args: argparse.Namespace) -> None:
 
 
 async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
-    from index.embedding import load_embedder
+    from index.embedding import load_embedder, threads_for
+    from index.settings import load_index_settings
     from retrieval import Answerer
 
     index_dir = ensure_index(Path(args.index), args.model)
     # as `newsbot bot` does: one torch thread per encode, questions in parallel threads
-    answerer: Any = Answerer(index_dir, embedder=load_embedder(args.model, args.torch_threads))
+    isettings = load_index_settings()
+    embedder = load_embedder(args.model, threads_for(args.torch_threads, "interactive"), isettings.precision,
+                             isettings.query_runtime, isettings.cache_dir)
+    answerer = Answerer(index_dir, embedder=embedder)
     questions = questions_from(answerer, args.users * args.questions, args.seed)
     for q in questions[:5]:  # warm up (the first encode of a process is slow)
         answerer.ask(q)
-    if args.stub:
-        answerer = StubAnswerer(answerer, questions[:50])
+    real = NewsService(answerer)
+    service: AnswerService = StubService(real, questions[:50]) if args.stub else real
 
     def settings_for(base_url: str, token: str) -> BotSettings:
         return BotSettings(
@@ -232,7 +250,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     cpu0 = time.process_time()
     if args.inproc:
         async with FakeBotApi() as server:
-            app = build_application(settings_for(server.base_url, server.token), answerer)
+            app = build_application(settings_for(server.base_url, server.token), service)
             async with running(app, poll_timeout=10):
                 result = await simulate_users(server, questions, args)
     else:
@@ -249,7 +267,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if not line.startswith("PORT "):
             raise SystemExit(f"the users process did not start: {line!r}")
         port = int(line.split()[1])
-        app = build_application(settings_for(f"http://127.0.0.1:{port}/bot", TOKEN), answerer)
+        app = build_application(settings_for(f"http://127.0.0.1:{port}/bot", TOKEN), service)
         async with running(app, poll_timeout=10):
             out = (await proc.stdout.read()).decode()
             await proc.wait()
@@ -267,7 +285,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "think_seconds": list(args.think),
         "model": args.model,
         "corpus": ", ".join(p.name for p in corpus_files()),
-        "articles": answerer.reader.about().articles,
+        "articles": service.about().articles,
         "server": "in-process" if args.inproc else "separate process",
         "answerer": "stub (precomputed answers)" if args.stub else "real",
         "cpus": os.cpu_count(),
