@@ -260,14 +260,14 @@ def render_more(
     """The answer extended with up to ``shown_alternatives`` of the next best sentences.
 
     Returns the messages and how many alternatives they hold: alternatives are dropped from
-    the end until the answer still takes as many messages as before, so only the last
-    message needs editing.
+    the end until every message but the last is unchanged, since the bot edits only the last
+    one (an alternative packed into an earlier message would be counted but never seen).
     """
     base = render_answer(answer, max_len)
     n = min(shown_alternatives, len(answer.alternatives))
     while n > 0:
         msgs = render_sentences([*answer.sentences, *answer.alternatives[:n]], max_len)
-        if len(msgs) == len(base):
+        if len(msgs) == len(base) and msgs[:-1] == base[:-1]:
             return msgs, n
         n -= 1
     return base, 0

@@ -733,8 +733,6 @@ def _sentence(text: str, position: int, article_id: str = "a1") -> AnswerSentenc
                           start=0, end=len(text), position=position)
 
 
-@pytest.mark.xfail(strict=True, reason="bot/render.py: render_more can put an alternative into an earlier "
-                   "message than the last (the one the bot edits), so it is counted as shown but never seen")
 @fast(60)
 @example(sentences=[_sentence("x" * 4080, 0)], alternatives=[_sentence("Alt.", 1)], more=1)
 @given(answer_sentences(ordinary_titles).filter(bool), answer_sentences(ordinary_titles), st.integers(1, 5))
