@@ -85,8 +85,8 @@ def collect(answerer: Answerer, questions: list[dict], v2: bool, absent: bool = 
 
 def _absent_filter(answerer: Answerer):  # type: ignore[no-untyped-def]
     """chunk and sentence ids of everything but one Wikipedia article's passages."""
-    chunks = answerer.reader._query("SELECT id, article_id FROM chunks")
-    sents = answerer.reader._query("SELECT id, article_id FROM sentences")
+    chunks = answerer.reader.id_articles("chunks")
+    sents = answerer.reader.id_articles("sentences")
 
     def topic(aid: str) -> str:
         return aid.rsplit("-", 1)[0]

@@ -104,8 +104,8 @@ def collect_absent(answerer: Answerer, questions: list[dict], every: int) -> lis
     """Every ``every``-th v1.1 question asked with its Wikipedia article's passages left out of
     the search: what a question about something the corpus does not cover looks like (SQuAD
     v2.0's unanswerable questions are all about a passage that is there)."""
-    rows = answerer.reader._query("SELECT id, article_id FROM chunks")
-    srows = answerer.reader._query("SELECT id, article_id FROM sentences")
+    rows = answerer.reader.id_articles("chunks")
+    srows = answerer.reader.id_articles("sentences")
 
     def by_topic(pairs: list[tuple[int, str]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         topics: dict[str, list[int]] = {}
