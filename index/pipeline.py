@@ -484,7 +484,7 @@ def preflight(sources: Sequence[str | Path], settings: IndexSettings, lock_timeo
     Raises the same one-line errors the build itself would, so a typo fails at once.
     """
     from index.ingest import expand_globs
-    from index.ingest.remote import is_url
+    from index.live.inputs import is_url, is_web_url, url_scheme
 
     index_dir = Path(settings.index_dir)
     require_index_folder(index_dir)
@@ -492,8 +492,16 @@ def preflight(sources: Sequence[str | Path], settings: IndexSettings, lock_timeo
         with IndexLock(index_dir, lock_timeout):
             pass
     expanded = expand_globs([str(s) for s in sources])
-    if expanded and not any(is_url(s) or Path(s).expanduser().exists() for s in expanded):
-        raise IngestError(_label(sources), "no such file or directory; the index was not changed")
+    def usable(source: str) -> bool:
+        return is_web_url(source) or (not is_url(source) and Path(source).expanduser().exists())
+
+    if not expanded or any(usable(s) for s in expanded):
+        return
+    refused = next((s for s in expanded if is_url(s)), None)
+    if refused is not None:
+        raise IngestError(refused, f"unsupported URL scheme {url_scheme(refused)!r}: only http and https; "
+                          "the index was not changed")
+    raise IngestError(_label(sources), "no such file or directory; the index was not changed")
 
 
 def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,

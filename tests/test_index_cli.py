@@ -300,6 +300,9 @@ def test_mistakes_fail_before_the_model_loads(tmp_path: Path, monkeypatch: pytes
     assert code == 2 and one_line(err) == (
         "ingest error: missing.txt: no such file or directory; the index was not changed")
     assert not (tmp_path / "idx").exists()
+    code, _, err = run("index", "add", "file:///etc/passwd", "--index", str(tmp_path / "idx"))
+    assert code == 2 and one_line(err) == ("ingest error: file:///etc/passwd: unsupported URL scheme 'file': "
+                                           "only http and https; the index was not changed")
     code, _, err = run("ask", "who won?", "--index", str(tmp_path / "nope"))
     assert code == 2 and one_line(err).startswith("index not found: no index at")
     code, _, err = run("ask", "   ", "--index", str(tmp_path / "nope"))
