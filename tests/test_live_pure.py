@@ -287,3 +287,10 @@ def test_a_round_takes_each_feeds_newest_items_round_robin_up_to_the_caps() -> N
     assert left == {big.url: 3}
     taken, left = take_newest(tasks, per_feed=10, per_round=100)
     assert len(taken) == 8 and left == {}
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "hex", "zlib", "uu", "idna", "punycode", "bz2"])
+def test_a_charset_that_is_no_text_encoding_is_read_as_undeclared(label: str) -> None:
+    page = f'<meta charset="{label}"><p>Café \xff</p>'.encode("latin-1")
+    assert detect_encoding(page, f"text/html; charset={label}") == "utf-8"
+    assert decode_body(page, f"text/html; charset={label}").startswith(f'<meta charset="{label}"><p>Caf')

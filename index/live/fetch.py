@@ -158,15 +158,24 @@ _WHATWG_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp125
                    "us-ascii": "cp1252", "ascii": "cp1252", "iso8859-1": "cp1252"}
 
 
+#: Text codecs that cannot replace bad bytes (``errors="replace"`` raises): never a page's.
+_NO_REPLACE = frozenset({"idna", "punycode"})
+
+
 def _known_codec(label: str | None) -> str | None:
+    """The codec a charset label names, or None when it is unknown or no text encoding
+    (``base64``, ``rot13``, ``hex``, ``zlib`` are codecs too, but of bytes, not text)."""
     if not label:
         return None
     label = label.strip().strip("\"'").lower()
     label = _WHATWG_ALIASES.get(label, label)
     try:
-        return codecs.lookup(label).name
+        info = codecs.lookup(label)
     except LookupError:
         return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NO_REPLACE:
+        return None
+    return info.name
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -200,7 +209,10 @@ def detect_encoding(content: bytes, content_type: str | None) -> str:
 
 def decode_body(content: bytes, content_type: str | None) -> str:
     """Body bytes as text per :func:`detect_encoding`; undecodable bytes become U+FFFD."""
-    return content.decode(detect_encoding(content, content_type), errors="replace")
+    try:
+        return content.decode(detect_encoding(content, content_type), errors="replace")
+    except (LookupError, UnicodeError):  # a codec _known_codec let through but that cannot cope
+        return content.decode("utf-8", errors="replace")
 
 
 # --- fetching --------------------------------------------------------------------------------
