@@ -289,3 +289,31 @@ def test_a_feed_file_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, 
         path.symlink_to("/dev/zero")  # reading it would never end
     arts, errors = split(list(url_articles(str(path), settings(tmp_path), live)))
     assert arts == [] and errors == [f"ingest error: {path}: not a regular file"]
+
+
+def _hanging_dns(host: str, port: int) -> list[str]:
+    time.sleep(30)  # a resolver that never answers in time
+    return ["127.0.0.1"]
+
+
+def test_a_dns_lookup_that_hangs_is_cut_off_at_the_deadline(
+    srv: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeout = 1.0
+    live = LiveSettings(politeness_delay=0, fetch_timeout=timeout)
+    port = int(srv.base.rsplit(":", 1)[1])
+    url = f"http://slow-dns.example:{port}/feed.xml"
+    # an operator's URL: the connect's own lookup
+    monkeypatch.setattr("index.live.fetch.resolve_host", _hanging_dns)
+    started = time.monotonic()
+    with Fetcher(live) as fetcher, pytest.raises(FetchError) as info:
+        fetcher.get(url, trusted=True)
+    assert time.monotonic() - started < timeout + DEADLINE_SLACK
+    assert info.value.one_line() == f"fetch error: {url}: timed out after 1 s"
+    # a feed item's URL: the address check's lookup
+    started = time.monotonic()
+    with Fetcher(live, allow_private=False, resolve=_hanging_dns) as fetcher, \
+            pytest.raises(FetchError) as info:
+        fetcher.get(url, trusted=False)
+    assert time.monotonic() - started < timeout + DEADLINE_SLACK
+    assert "took longer than 1 s" in info.value.one_line() and len(info.value.one_line().splitlines()) == 1

@@ -16,6 +16,7 @@ import codecs
 import ipaddress
 import re
 import socket
+import threading
 import time
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,6 +47,31 @@ def resolve_host(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (IP literals, including odd forms like ``127.1``)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the system's preference order
+
+
+def resolve_within(resolve: Resolver, host: str, port: int, seconds: float) -> list[str]:
+    """``resolve(host, port)``, abandoned after ``seconds`` with ``TimeoutError``.
+
+    getaddrinfo cannot be interrupted, so it runs in a daemon thread that is left to finish
+    on its own: a resolver that hangs must not hold a fetch past its deadline.
+    """
+    outcome: list[list[str] | BaseException] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            outcome.append(resolve(host, port))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+        done.set()
+
+    threading.Thread(target=lookup, name="newsbot-dns", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"DNS lookup of {host!r} took longer than {seconds:g} s")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def forbidden_address(address: str) -> str | None:
@@ -320,15 +346,45 @@ class _DeadlineStream(NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+def _resolve_by_deadline(resolve: Resolver, host: str, port: int) -> list[str]:
+    """The host's addresses, looked up within what is left of the fetch deadline."""
+    left = _remaining(None, httpcore.ConnectTimeout)
+    try:
+        addresses = resolve(host, port) if left is None else resolve_within(resolve, host, port, left)
+    except TimeoutError as exc:
+        raise httpcore.ConnectTimeout(str(exc)) from None
+    except (OSError, UnicodeError) as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from None
+    if not addresses:
+        raise httpcore.ConnectError(f"cannot resolve {host!r}")
+    return addresses
+
+
 class _DeadlineBackend(SyncBackend):
-    """Connects within the fetch deadline and hands out :class:`_DeadlineStream`\\ s."""
+    """Connects within the fetch deadline (the DNS lookup included) and hands out
+    :class:`_DeadlineStream`\\ s."""
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: typing.Iterable[typing.Any] | None = None) -> NetworkStream:
-        stream = super().connect_tcp(host, port, _remaining(timeout, httpcore.ConnectTimeout),
-                                     local_address, socket_options)
-        return _DeadlineStream(stream)
+        addresses = _resolve_by_deadline(resolve_host, host, port)
+        return self._connect_first(addresses, port, timeout, local_address, socket_options)
+
+    def _connect_first(self, addresses: Sequence[str], port: int, timeout: float | None,
+                       local_address: str | None,
+                       socket_options: typing.Iterable[typing.Any] | None) -> NetworkStream:
+        """A stream to the first address that answers (e.g. IPv6 first on a host without
+        IPv6 routing), within the deadline."""
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                stream = super().connect_tcp(address, port, _remaining(timeout, httpcore.ConnectTimeout),
+                                             local_address, socket_options)
+                return _DeadlineStream(stream)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
 
 
 class _GuardedBackend(_DeadlineBackend):
@@ -341,24 +397,12 @@ class _GuardedBackend(_DeadlineBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: typing.Iterable[typing.Any] | None = None) -> typing.Any:
-        try:
-            addresses = self._resolve(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from None
+        addresses = _resolve_by_deadline(self._resolve, host, port)
         for address in addresses:
             why = forbidden_address(address)
             if why:
                 raise httpcore.ConnectError(f"refused: host {host!r} is a {why} ({ALLOW_HINT})")
-        if not addresses:
-            raise httpcore.ConnectError(f"cannot resolve {host!r}")
-        last: Exception | None = None
-        for address in addresses:  # e.g. an IPv6 address first on a host without IPv6 routing
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+        return self._connect_first(addresses, port, timeout, local_address, socket_options)
 
 
 def _transport(backend: _DeadlineBackend) -> httpx.HTTPTransport:
@@ -396,6 +440,10 @@ class Fetcher:
         self._untrusted = (self._trusted if allow_private
                            else httpx.Client(transport=_transport(_GuardedBackend(resolve)), **common))
 
+    def _bounded_resolve(self, host: str, port: int) -> list[str]:
+        """The URL policy's lookup, cut off at NEWSBOT_FETCH_TIMEOUT like the fetch itself."""
+        return resolve_within(self._resolve, host, port, self.live.fetch_timeout)
+
     def close(self) -> None:
         self._trusted.close()
         if self._untrusted is not self._trusted:
@@ -421,7 +469,8 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         hop_trusted = trusted
         for _hop in range(self.live.max_redirects + 1):
-            check_url(url, trusted=hop_trusted, allow_private=self.allow_private, resolve=self._resolve)
+            check_url(url, trusted=hop_trusted, allow_private=self.allow_private,
+                      resolve=self._bounded_resolve)
             seen.add(normalize_url(url))
             self.throttle.wait(url)
             result, location = self._get_once(url, start_url, headers, trusted=hop_trusted)
