@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 from feed_server import FeedServer  # noqa: E402
 
 from index.embedding import load_embedder  # noqa: E402
-from index.live.fetch import Fetcher  # noqa: E402
-from index.live.settings import LiveSettings  # noqa: E402
 from index.live.watch import RoundReport, run_round  # noqa: E402
 from index.settings import IndexSettings  # noqa: E402
+from index.sources.fetch import Fetcher  # noqa: E402
+from index.sources.settings import LiveSettings  # noqa: E402
 
 PLACES = ["Lisbon", "Nairobi", "Osaka", "Quito", "Tromsø", "Adelaide", "Tbilisi", "Winnipeg", "Dakar",
           "Hanoi", "Cork", "Valparaíso", "Izmir", "Bergen", "Tucson", "Kraków", "Mombasa", "Leeds"]

@@ -65,7 +65,7 @@ def _sources() -> list[str]:
 
 
 def _articles(settings: IndexSettings, limit: int | None):  # type: ignore[no-untyped-def]
-    from index.ingest import iter_articles
+    from index.sources import iter_articles
 
     items = iter_articles(_sources(), settings)
     if limit:

@@ -445,9 +445,9 @@ def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[
     before the caller takes the writer lock: a slow server or a feed of many pages must not
     keep every other writer (``watch``, another ``add``) waiting while it downloads. Local
     files stay lazy, so a large folder is never held in memory."""
-    from index.ingest import iter_articles
-    from index.ingest.files import FEED_SUFFIXES
-    from index.ingest.remote import is_url
+    from index.sources import iter_articles
+    from index.sources.files import FEED_SUFFIXES
+    from index.sources.urls import is_url
 
     names = [str(s) for s in sources]
     fetched = {
@@ -467,7 +467,7 @@ def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[
 
 
 def _expected(sources: Sequence[str | Path], settings: IndexSettings, progress: bool) -> int | None:
-    from index.ingest import count_articles
+    from index.sources import count_articles
 
     return count_articles([str(s) for s in sources], settings) if progress else None
 
@@ -483,8 +483,8 @@ def preflight(sources: Sequence[str | Path], settings: IndexSettings, lock_timeo
 
     Raises the same one-line errors the build itself would, so a typo fails at once.
     """
-    from index.ingest import expand_globs
-    from index.live.inputs import is_url, is_web_url, url_scheme
+    from index.sources import expand_globs
+    from index.sources.urls import is_url, is_web_url, url_scheme
 
     index_dir = Path(settings.index_dir)
     require_index_folder(index_dir)

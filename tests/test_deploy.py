@@ -94,8 +94,8 @@ def test_dockerfile_essentials() -> None:
 
 def test_env_example_lists_every_setting() -> None:
     from bot.settings import BotSettings
-    from index.live.settings import LiveSettings
     from index.settings import IndexSettings
+    from index.sources.settings import LiveSettings
     from retrieval.settings import RetrievalSettings
 
     text = (REPO / ".env.example").read_text()

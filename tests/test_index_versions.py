@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from bot.cli import app
 from index.embedding import HashingEmbedder
 from index.errors import DiskFullError
-from index.live.settings import LiveSettings
 from index.live.watch import watch
 from index.models import Article
 from index.pipeline import apply_changes
+from index.sources.settings import LiveSettings
 from index.store import (
     CURRENT_FILE,
     MIN_ROOM_BYTES,

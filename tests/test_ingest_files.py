@@ -14,9 +14,9 @@ import pytest
 from conftest import FIXTURES, shared_path
 
 from index.errors import IngestError, IngestNote
-from index.ingest import iter_articles, parse_date
 from index.models import Article
 from index.settings import IndexSettings
+from index.sources import iter_articles, parse_date
 
 BODY = "The council approved the budget on Tuesday. Spending will rise by 4%."
 
@@ -234,23 +234,23 @@ def test_fixture_folder_mixes_formats(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- URLs and feeds
 
 
-def fake_live(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
-    module = types.ModuleType("index.live.sources")
+def fake_pages(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
+    module = types.ModuleType("index.sources.pages")
 
     def iter_url_articles(
         source: str, settings: IndexSettings, **parse: object
     ) -> Iterator[Article | IngestError]:
-        assert list(parse) == ["parse_html"]  # ingest hands live its HTML extractor
+        assert list(parse) == ["parse_html"]  # urls.iter_remote hands pages its HTML extractor
         seen.append(source)
         yield Article(id=source, title="From the web", body=BODY, origin=source)
 
     module.iter_url_articles = iter_url_articles  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "index.live.sources", module)
+    monkeypatch.setitem(sys.modules, "index.sources.pages", module)
 
 
-def test_urls_and_feed_files_go_to_the_live_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_urls_and_feed_files_go_to_the_pages_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
-    fake_live(monkeypatch, seen)
+    fake_pages(monkeypatch, seen)
     feed = tmp_path / "feeds" / "world.rss"
     feed.parent.mkdir()
     feed.write_text("<rss/>", encoding="utf-8")
@@ -260,10 +260,10 @@ def test_urls_and_feed_files_go_to_the_live_module(tmp_path: Path, monkeypatch: 
     assert [a.id for a in articles] == seen
 
 
-def test_without_the_live_module_urls_are_reported_not_fatal(
+def test_without_the_pages_module_urls_are_reported_not_fatal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "index.live.sources", None)  # import now fails
+    monkeypatch.setitem(sys.modules, "index.sources.pages", None)  # import now fails
     (tmp_path / "s.txt").write_text(BODY, encoding="utf-8")
     articles, errors = run("http://example.org/a", tmp_path / "s.txt")
     assert len(articles) == 1

@@ -8,7 +8,7 @@ import pytest
 from conftest import FIXTURES
 
 from index.errors import IngestError
-from index.ingest import parse_html
+from index.sources import parse_html
 from index.text import split_sentences
 
 PAGE = FIXTURES / "ingest" / "lakeside_courier.html"

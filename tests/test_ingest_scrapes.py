@@ -8,9 +8,9 @@ import pytest
 from conftest import FIXTURES, shared_path
 
 from index.errors import IngestError
-from index.ingest import parse_plaintext
-from index.ingest.lines import classify
 from index.models import Article
+from index.sources import parse_plaintext
+from index.sources.lines import classify
 from index.text import split_sentences
 
 SCRAPES = FIXTURES / "ingest"

@@ -1,4 +1,4 @@
-"""One ``is_url`` (``index.live.inputs``) for ingest and live.
+"""One ``is_url`` (``index.sources.urls``) for files, URLs and the watcher.
 
 ``index/ingest/remote.py`` said a source is a URL when it starts with http:// or https://;
 ``index/live/sources.py`` when ``urlsplit`` finds a scheme of two letters or more. The rule now:
@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from index.errors import IngestError
-from index.ingest import count_articles, iter_articles
-from index.live.inputs import is_url, is_web_url, url_scheme
 from index.settings import IndexSettings
+from index.sources import count_articles, iter_articles
+from index.sources.urls import is_url, is_web_url, url_scheme
 
 
 def test_one_function_everywhere() -> None:
-    from index.ingest import remote
-    from index.live import sources, watch
+    import index.sources
+    from index.live import watch
+    from index.sources import pages
 
-    assert remote.is_url is is_url and sources.is_url is is_url and watch.is_url is is_url
+    assert index.sources.is_url is is_url and pages.is_url is is_url and watch.is_url is is_url
 
 
 @pytest.mark.parametrize(
@@ -79,14 +80,18 @@ def test_a_feeds_file_keeps_urls_of_any_scheme_as_they_are(tmp_path: Path) -> No
     assert read_feeds_file(feeds) == expected
 
 
-def test_live_sources_do_not_import_ingest() -> None:
-    # ingest hands URLs to index.live.sources; the reverse import made a loop (#10)
+def test_sources_do_not_import_the_watcher_or_the_pipeline() -> None:
+    # index.sources turns sources into articles; index.live.watch and index.pipeline sit on top
+    # of it and import it, never the reverse (#10)
     import subprocess
     import sys
 
     code = (
-        "import sys, index.live.sources, index.live.feeds, index.live.fetch, index.live.inputs;"
-        "print(sorted(m for m in sys.modules if m.startswith('index.ingest')))"
+        "import sys, pkgutil, importlib, index.sources;"
+        "[importlib.import_module('index.sources.' + m.name)"
+        " for m in pkgutil.iter_modules(index.sources.__path__)];"
+        "print(sorted(m for m in sys.modules"
+        " if m == 'index.live' or m.startswith(('index.live.', 'index.pipeline'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -11,12 +11,12 @@ import pytest
 from feed_server import FeedServer, Route, article_html, rss
 
 from index.errors import FetchError, IngestError, IngestNote
-from index.ingest.html import parse_html
-from index.live.fetch import Fetcher
-from index.live.settings import LiveSettings
-from index.live.sources import iter_url_articles
 from index.models import Article
 from index.settings import IndexSettings
+from index.sources.fetch import Fetcher
+from index.sources.html import parse_html
+from index.sources.pages import iter_url_articles
+from index.sources.settings import LiveSettings
 
 PARAS = [
     "The river burst its banks on Monday night after three days of heavy rain in the valley.",
@@ -304,7 +304,7 @@ def test_a_dns_lookup_that_hangs_is_cut_off_at_the_deadline(
     port = int(srv.base.rsplit(":", 1)[1])
     url = f"http://slow-dns.example:{port}/feed.xml"
     # an operator's URL: the connect's own lookup
-    monkeypatch.setattr("index.live.fetch.resolve_host", _hanging_dns)
+    monkeypatch.setattr("index.sources.fetch.resolve_host", _hanging_dns)
     started = time.monotonic()
     with Fetcher(live) as fetcher, pytest.raises(FetchError) as info:
         fetcher.get(url, trusted=True)

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from index.embedding import Embedder, HashingEmbedder
-from index.live.fetch import Fetcher
-from index.live.settings import LiveSettings
 from index.live.watch import Publisher, PublishResult, run_round
 from index.models import Article
 from index.settings import IndexSettings
+from index.sources.fetch import Fetcher
+from index.sources.settings import LiveSettings
 
 FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>
 <item><guid>one</guid><title>Harbour reopens</title>

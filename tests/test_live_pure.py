@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from index.errors import ConfigError, FetchError
-from index.live.feeds import (
+from index.live.state import backoff_rounds
+from index.live.watch import parse_duration, read_feeds_file, take_newest
+from index.sources.feeds import (
     FeedItem,
     ParsedFeed,
     fallback_article,
@@ -16,7 +18,7 @@ from index.live.feeds import (
     looks_like_feed,
     parse_feed,
 )
-from index.live.fetch import (
+from index.sources.fetch import (
     HostThrottle,
     check_url,
     decode_body,
@@ -26,8 +28,6 @@ from index.live.fetch import (
     normalize_url,
     same_site,
 )
-from index.live.state import backoff_rounds
-from index.live.watch import parse_duration, read_feeds_file, take_newest
 
 
 def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ import pytest
 from feed_server import FeedServer
 
 from index.embedding import HashingEmbedder
-from index.live.settings import LiveSettings
 from index.live.watch import watch
 from index.settings import IndexSettings
+from index.sources.settings import LiveSettings
 
 NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 OLDER = NOW - timedelta(days=6)

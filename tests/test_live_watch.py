@@ -19,12 +19,12 @@ from feed_server import FeedServer, Route, article_html, rss
 from typer.testing import CliRunner
 
 from index.embedding import HashingEmbedder
-from index.live.settings import LiveSettings
 from index.live.state import STATE_FILE, LiveState
 from index.live.watch import RoundReport, watch
 from index.models import Article
 from index.pipeline import apply_changes
 from index.settings import IndexSettings
+from index.sources.settings import LiveSettings
 from index.store import META_FILE, IndexReader, read_current, versions_dir
 
 TOPICS = ["harbour", "orchard", "railway", "glacier", "festival", "vaccine", "election", "satellite",

@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 from index.embedding import HashingEmbedder
-from index.ingest import count_articles
 from index.pipeline import build_index
 from index.progress import (
     LOG_EVERY_SECONDS,
@@ -19,6 +18,7 @@ from index.progress import (
     progress_line,
 )
 from index.settings import IndexSettings
+from index.sources import count_articles
 
 
 class FakeClock:

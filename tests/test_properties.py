@@ -29,13 +29,13 @@ from hypothesis import strategies as st
 
 from bot import render
 from index.errors import FetchError, IngestError
-from index.ingest import iter_articles, parse_date, parse_html, parse_plaintext, record_to_article
-from index.ingest.html import decode_html
-from index.ingest.records import BODY_FIELDS, iter_json_document, parse_jsonl_line
-from index.live.feeds import parse_feed
-from index.live.fetch import Fetcher
 from index.models import Article, content_hash
 from index.settings import IndexSettings
+from index.sources import iter_articles, parse_date, parse_html, parse_plaintext, record_to_article
+from index.sources.feeds import parse_feed
+from index.sources.fetch import Fetcher
+from index.sources.html import decode_html
+from index.sources.records import BODY_FIELDS, iter_json_document, parse_jsonl_line
 from index.text import (
     SEPARATOR_TOKENS,
     chunk_token_budget,

@@ -46,9 +46,9 @@ def register_watch(index_app: typer.Typer) -> None:
     ) -> None:
         """Keep the index up to date from feeds: fetch every --every, publish new versions atomically."""
         from index.embedding import load_embedder
-        from index.live.settings import load_live_settings
         from index.live.watch import parse_duration, read_feeds_file, watch
         from index.settings import load_index_settings
+        from index.sources.settings import load_live_settings
 
         settings = load_index_settings(index_dir=index, model=model)
         live = load_live_settings()

@@ -30,15 +30,16 @@ from typing import Protocol
 
 from index.embedding import Embedder
 from index.errors import ConfigError, IngestError, IngestNote, ModelMismatchError, NewsbotError
-from index.ingest.html import parse_html
-from index.live.feeds import FeedItem, ParsedFeed, parse_feed
-from index.live.fetch import Fetcher, interleave_by_host
-from index.live.inputs import is_url, read_limited
-from index.live.settings import LiveSettings, load_live_settings
-from index.live.sources import FEED_ACCEPT, article_for_item
 from index.live.state import ArticleRecord, FeedRecord, ItemRecord, LiveState, backoff_rounds
 from index.models import Article
 from index.settings import IndexSettings
+from index.sources.feeds import FeedItem, ParsedFeed, parse_feed
+from index.sources.fetch import Fetcher, interleave_by_host
+from index.sources.files import read_limited
+from index.sources.html import parse_html
+from index.sources.pages import FEED_ACCEPT, article_for_item
+from index.sources.settings import LiveSettings, load_live_settings
+from index.sources.urls import is_url
 
 log = logging.getLogger("newsbot.watch")
 

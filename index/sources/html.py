@@ -4,7 +4,7 @@ page fetched with tracking parameters and the same page saved to disk are one ar
 the full ``article:published_time`` timestamp (trafilatura keeps only the day).
 
 ``parse_html`` is pure (markup in, Article out) and is reused for pages fetched by
-``index.live``.
+:mod:`index.sources.pages` and the ``watch`` updater.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import trafilatura
 from lxml import html as lxml_html
 
 from index.errors import IngestError
-from index.ingest.dates import parse_date
-from index.ingest.lines import classify, strip_site_suffix
 from index.models import Article, article_id_for
+from index.sources.dates import parse_date
+from index.sources.lines import classify, strip_site_suffix
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)

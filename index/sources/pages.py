@@ -1,6 +1,6 @@
 """Feed URLs, feed files and article URLs as ingest sources (``newsbot index add URL``).
 
-:func:`iter_url_articles` is what ``index.ingest.iter_articles`` calls for URLs and for
+:func:`iter_url_articles` is what ``index.sources.iter_articles`` calls for URLs and for
 ``.rss`` / ``.atom`` / ``.xml`` files. :func:`article_for_item` (one feed item → one article,
 fetching its page, falling back to the feed's own text) is shared with ``watch``.
 """
@@ -12,19 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import FetchError, IngestError, IngestNote
-from index.live.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
-from index.live.fetch import Fetcher, FetchResult, normalize_url, same_site
-from index.live.inputs import is_url, read_limited
-from index.live.settings import LiveSettings, load_live_settings
 from index.models import Article
 from index.settings import IndexSettings
+from index.sources.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
+from index.sources.fetch import Fetcher, FetchResult, normalize_url, same_site
+from index.sources.files import read_limited
+from index.sources.settings import LiveSettings, load_live_settings
+from index.sources.urls import is_url
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 #: "HTML page → article" ``(html, origin, url)``: the caller's extractor, i.e.
-#: ``index.ingest.html.parse_html`` (passed in by ``index.ingest.remote`` and ``watch``, so
-#: this module never imports ``index.ingest``, which hands URLs to it).
+#: ``index.sources.html.parse_html`` (passed in by ``index.sources.urls`` and ``watch``, so
+#: this module never imports ``index.sources``, which hands URLs to it).
 HtmlParser = Callable[[str, str, str | None], Article]
 
 
@@ -139,7 +140,7 @@ def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings |
     an :class:`IngestNote` (not a failure) per item indexed without a link.
 
     The URL the operator names is trusted (it may be on an intranet); the item links a feed
-    names are not (see :mod:`index.live.fetch`). Never raises for one bad input.
+    names are not (see :mod:`index.sources.fetch`). Never raises for one bad input.
     """
     live = live or load_live_settings()
     with Fetcher(live, allow_private=settings.allow_private_urls) as fetcher:

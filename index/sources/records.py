@@ -2,7 +2,7 @@
 
 Pure functions: a parsed JSON value and an origin string in, an Article out (or an
 IngestError naming the missing field). File reading and line numbering live in
-``index.ingest.files``.
+``index.sources.files``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from index.errors import IngestError
-from index.ingest.dates import parse_date
-from index.ingest.html import looks_like_markup, markup_to_text, unescape_entities
 from index.models import Article, article_id_for
+from index.sources.dates import parse_date
+from index.sources.html import looks_like_markup, markup_to_text, unescape_entities
 
 ID_FIELDS = ("id", "guid", "uuid")
 TITLE_FIELDS = ("title", "headline", "name")

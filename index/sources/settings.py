@@ -1,4 +1,4 @@
-"""Settings of the live updater (``NEWSBOT_*`` env / ``.env``), kept apart from ``IndexSettings``.
+"""Settings of fetching and of the live updater (``NEWSBOT_*`` env / ``.env``), apart from ``IndexSettings``.
 
 They govern how politely and how defensively we talk to other people's web servers; the
 index itself does not depend on them.

@@ -2,7 +2,7 @@
 
 A scrape is the visible text of a news page, top to bottom: site furniture, maybe a date
 and a byline, the headline, a standfirst, body paragraphs with subheads and "Read more"
-teasers, and a footer. Every line is classified on its own (``index.ingest.lines``);
+teasers, and a footer. Every line is classified on its own (``index.sources.lines``);
 the headline is the first substantial content line before the body starts that does not
 end like a sentence. Paragraphs stay separated by blank lines in the body, so a subhead
 ("Fight till the end") is never glued onto the sentence after it. Hard-wrapped paragraphs
@@ -17,8 +17,8 @@ from datetime import datetime
 from itertools import pairwise
 
 from index.errors import IngestError
-from index.ingest.lines import LineInfo, classify, strip_markup, strip_site_suffix
 from index.models import Article, article_id_for
+from index.sources.lines import LineInfo, classify, strip_markup, strip_site_suffix
 
 #: A line that ends like a sentence (a headline does not, a body paragraph does).
 _SENTENCE_END = re.compile(r"""(?:(?<![.])[.]|[;,:])["”’')\]]*$""")

@@ -8,23 +8,54 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from index.errors import IngestError, IngestNote
-from index.ingest.html import parse_html
-from index.ingest.plaintext import parse_plaintext
-from index.ingest.records import iter_json_document, iter_jsonl_text, parse_jsonl_line
-from index.live.inputs import read_limited
 from index.models import Article
+from index.sources.html import parse_html
+from index.sources.plaintext import parse_plaintext
+from index.sources.records import iter_json_document, iter_jsonl_text, parse_jsonl_line
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 JSON_SUFFIXES = frozenset({".json"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
-#: Handled by ``index.live`` (see ``index.ingest.remote``).
+#: Handled by :mod:`index.sources.pages` (see ``index.sources.urls.iter_remote``).
 FEED_SUFFIXES = frozenset({".rss", ".atom", ".xml"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES
+
+
+def _human(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_limited(path: Path, origin: str, max_bytes: int) -> bytes:
+    """The file's bytes; IngestError if it is missing, unreadable, empty or over the limit.
+
+    The size is checked before reading, so a 50 MB dump is refused without loading it.
+    """
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise IngestError(origin, "not a regular file")
+        size = info.st_size
+        if size > max_bytes:
+            raise IngestError(
+                origin, f"file too large ({_human(size)} > {_human(max_bytes)}, NEWSBOT_MAX_FILE_BYTES)"
+            )
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except IsADirectoryError:
+        raise IngestError(origin, "is a directory") from None
+    except OSError as exc:
+        raise IngestError(origin, f"unreadable file ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # grew while we looked
+        raise IngestError(origin, f"file too large (> {_human(max_bytes)}, NEWSBOT_MAX_FILE_BYTES)")
+    if not data.strip():
+        raise IngestError(origin, "empty file")
+    return data
 
 
 def suffix_of(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The HTTP edge of the live updater: URL policy (SSRF), encodings, and a bounded fetcher.
+"""The HTTP edge of `index add URL` and the live updater: URL policy (SSRF), encodings, fetcher.
 
 Why so defensive: feed items are written by strangers. A feed that lists
 ``http://169.254.169.254/latest/meta-data/`` or ``file:///etc/passwd`` must not make the
@@ -33,7 +33,7 @@ from httpcore._backends.base import NetworkStream
 from httpcore._backends.sync import SyncBackend
 
 from index.errors import FetchError
-from index.live.settings import LiveSettings
+from index.sources.settings import LiveSettings
 
 T = TypeVar("T")
 

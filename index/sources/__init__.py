@@ -1,5 +1,13 @@
 """Turning sources (folders, files, URLs, feeds) into Articles.
 
+Layout: :mod:`files` (discovery, the bounded reader), :mod:`plaintext` and :mod:`lines`
+(text scrapes), :mod:`html`, :mod:`records` (JSON/JSONL), :mod:`dates`, :mod:`urls` (what a
+source names, ``is_url``; hands URLs and feed files to :mod:`pages`), :mod:`pages`
+(``iter_url_articles``: feeds and article pages), :mod:`feeds` (pure feed parsing),
+:mod:`fetch` (HTTP client, URL policy, encodings), :mod:`settings` (``LiveSettings``: fetch
+limits and politeness). Nothing here imports ``index.live`` (the ``watch`` updater) or
+``index.pipeline``; they import this package.
+
 ``iter_articles`` is the one entry point: it yields an Article for each article found and
 an IngestError for each input it had to skip (naming the file, line and reason), and never
 raises for one bad input, so one broken file does not stop a build.
@@ -13,8 +21,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from index.errors import IngestError
-from index.ingest.dates import parse_date
-from index.ingest.files import (
+from index.models import Article
+from index.settings import IndexSettings
+from index.sources.dates import parse_date
+from index.sources.files import (
     FEED_SUFFIXES,
     JSONL_SUFFIXES,
     SUPPORTED_SUFFIXES,
@@ -23,16 +33,15 @@ from index.ingest.files import (
     unsupported_in_folder,
     walk_folder,
 )
-from index.ingest.html import parse_html
-from index.ingest.plaintext import parse_plaintext
-from index.ingest.records import record_to_article
-from index.ingest.remote import iter_remote
-from index.live.inputs import is_url, is_web_url, url_scheme
-from index.models import Article
-from index.settings import IndexSettings
+from index.sources.html import parse_html
+from index.sources.plaintext import parse_plaintext
+from index.sources.records import record_to_article
+from index.sources.urls import is_url, is_web_url, iter_remote, url_scheme
 
 __all__ = [
     "count_articles",
+    "expand_globs",
+    "is_url",
     "iter_articles",
     "parse_date",
     "parse_html",

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from index.ingest.dates import parse_date
+from index.sources.dates import parse_date
 
 
 def _words(text: str) -> frozenset[str]:
