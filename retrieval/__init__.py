@@ -6,7 +6,7 @@ Serving (the bot) goes through :class:`AnswerService` (``retrieval.service``), e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from retrieval.models import Answer, AnswerSentence, Filters, Passage, Suggestion, Turn
 from retrieval.service import AnswerService, ArticleSummary, IndexSummary, NewsService, SourceSummary
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Answerer]:
     # Lazy: importing retrieval.models (the bot's types) must not pull in FAISS and the store.
     if name == "Answerer":
         from retrieval.answerer import Answerer

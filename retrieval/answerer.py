@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,10 +40,8 @@ from retrieval.settings import RetrievalSettings, load_retrieval_settings
 #: Sentences at the start of an article that give every later sentence its topic (the lead).
 LEAD_SENTENCES = 2
 
-if TYPE_CHECKING:
-    from index.store import IndexReader
-else:  # imported where the index is opened; tests may pass any reader with the same API
-    IndexReader = Any
+if TYPE_CHECKING:  # the store (FAISS, SQLite) is imported only where the index is opened
+    from index.store import StoreReader
 
 
 class Retrieval:
@@ -75,7 +73,7 @@ class Answerer:
         index_dir: str | Path,
         settings: RetrievalSettings | None = None,
         embedder: Embedder | None = None,
-        reader: IndexReader | None = None,
+        reader: StoreReader | None = None,
         answer_reader: Reader | None = None,
     ) -> None:
         """``reader``: an open index (default: open ``index_dir``). ``answer_reader``: the
@@ -99,18 +97,19 @@ class Answerer:
             answer_reader = load_reader(resolve_precision(isettings.precision))
         self.answer_reader = answer_reader
         self._lock = threading.Lock()
-        self._reader: IndexReader = reader if reader is not None else self._open()
+        self._reader: StoreReader = reader if reader is not None else self._open()
         self._idf_cache: dict[str, float] = {}
 
     # -- index lifecycle -------------------------------------------------------------------
 
-    def _open(self) -> IndexReader:
-        from index.store import IndexReader as Reader
+    def _open(self) -> StoreReader:
+        """The one place retrieval names a store backend: everything else uses ``StoreReader``."""
+        from index.store import IndexReader
 
-        return Reader.open(self.index_dir, expected_model=self.embedder.info)
+        return IndexReader.open(self.index_dir, expected_model=self.embedder.info)
 
     @property
-    def reader(self) -> IndexReader:
+    def reader(self) -> StoreReader:
         return self._reader
 
     def reload_if_newer(self) -> bool:
@@ -277,7 +276,7 @@ class Answerer:
 
     # -- the steps -------------------------------------------------------------------------
 
-    def _allowed(self, reader: IndexReader, f: Filters) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _allowed(self, reader: StoreReader, f: Filters) -> tuple[np.ndarray | None, np.ndarray | None]:
         if f.is_empty():
             return None, None
         since, until = _day_bounds(f)
@@ -296,11 +295,11 @@ class Answerer:
         text: str,
         allowed_chunks: np.ndarray | None = None,
         allowed_sents: np.ndarray | None = None,
-        reader: IndexReader | None = None,
+        reader: StoreReader | None = None,
         qvec: np.ndarray | None = None,
     ) -> Retrieval:
         """The four searches and the fused passage ranking for ``text``."""
-        reader = reader or self._reader
+        reader = reader if reader is not None else self._reader
         s = self.settings
         r = Retrieval()
         t = time.perf_counter()
@@ -321,7 +320,7 @@ class Answerer:
         return r
 
     def _candidates(
-        self, reader: IndexReader, r: Retrieval, preferred: set[str]
+        self, reader: StoreReader, r: Retrieval, preferred: set[str]
     ) -> tuple[list[scoring.Candidate], np.ndarray, np.ndarray, dict[str, Article], dict[int, Sentence]]:
         """Candidate sentences (those of the top passages and the top sentence hits), with the
         sentence before each one for context, their stored vectors, and their articles."""
@@ -416,7 +415,7 @@ class Answerer:
                 prev_vecs[i] = mat[row[p]]
         return cands, vecs, prev_vecs, articles, sent_by_id
 
-    def _idf(self, reader: IndexReader, terms: Iterable[str]) -> dict[str, float]:
+    def _idf(self, reader: StoreReader, terms: Sequence[str]) -> dict[str, float]:
         """Inverse document frequency of terms over the sentence BM25 index (cached)."""
         out: dict[str, float] = {}
         missing = [t for t in terms if t not in self._idf_cache]
@@ -428,7 +427,7 @@ class Answerer:
         return out
 
     def _suggestions(
-        self, reader: IndexReader, r: Retrieval, articles: dict[str, Article]
+        self, reader: StoreReader, r: Retrieval, articles: dict[str, Article]
     ) -> list[Suggestion]:
         """The closest articles (by fused passage score) when we do not answer."""
         out: list[Suggestion] = []
@@ -502,10 +501,10 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _bm25_idf(reader: IndexReader, terms: Sequence[str]) -> dict[str, float]:
-    """BM25-style idf of each term over the sentence BM25 index (``LexicalIndex.idf``): rare
+def _bm25_idf(reader: StoreReader, terms: Sequence[str]) -> dict[str, float]:
+    """BM25-style idf of each term over the sentences (``StoreReader.idf_sentences``): rare
     names weigh more than common words."""
-    return reader.lexical_sentences.idf(terms)
+    return reader.idf_sentences(terms)
 
 
 __all__ = ["Answerer", "Retrieval", "date"]

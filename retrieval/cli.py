@@ -11,7 +11,7 @@ import textwrap
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from index.cli_support import echo_json, report_errors, terminal_safe
 from index.errors import ConfigError
 from retrieval.eval import read_text_lines
 from retrieval.models import Answer, Filters, Turn
+
+if TYPE_CHECKING:  # the answerer (FAISS, torch) is imported when a command runs
+    from retrieval.answerer import Answerer
 
 IndexOpt = Annotated[
     Path | None,
@@ -102,7 +105,7 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     return terminal_safe("\n".join(lines))
 
 
-def _answerer(index: Path | None, max_sentences: int | None = None) -> object:
+def _answerer(index: Path | None, max_sentences: int | None = None) -> Answerer:
     from retrieval.answerer import Answerer
     from retrieval.settings import load_retrieval_settings
 
@@ -138,8 +141,6 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Answer a question with cited sentences from the index (or say "I don't know")."""
-        from retrieval.answerer import Answerer
-
         if (question is None) == (questions is None):
             raise ConfigError("give either a QUESTION or --questions FILE")
         filters = _filters(since, until, source)
@@ -152,7 +153,6 @@ def register(app: typer.Typer) -> None:
         else:
             lines = [question or ""]
         answerer = _answerer(index, k)
-        assert isinstance(answerer, Answerer)
         for n, q in enumerate(lines):
             answer = answerer.ask(q, filters=filters)
             if as_json:
@@ -174,10 +174,7 @@ def register(app: typer.Typer) -> None:
 
         Type "more" for the next best sentences, "new" to forget the conversation, "quit" to leave.
         """
-        from retrieval.answerer import Answerer
-
         answerer = _answerer(index)
-        assert isinstance(answerer, Answerer)
         filters = _filters(since, until, source)
         history: list[Turn] = []
         last: Answer | None = None
@@ -221,12 +218,10 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     ) -> None:
         """hit@1, hit@3, cite@1, abstention, false abstention and latency on a QA file."""
-        from retrieval.answerer import Answerer
         from retrieval.eval import evaluate, load_qa
 
         items = load_qa(qa)[:limit] if limit else load_qa(qa)
         answerer = _answerer(index)
-        assert isinstance(answerer, Answerer)
         report = evaluate(answerer.ask, items, progress=lambda i: typer.echo(f"  {i}/{len(items)}", err=True))
         if as_json:
             echo_json(report.model_dump(mode="json"))

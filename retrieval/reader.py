@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -79,7 +79,11 @@ class Tokenizer(Protocol):
     sep_token_id: int
     pad_token_id: int
 
-    def __call__(self, text: list[str], add_special_tokens: bool = ...) -> Any: ...
+    def __call__(
+        self, text: list[str], add_special_tokens: bool = ...
+    ) -> Mapping[str, Sequence[Sequence[int]]]:
+        """``["input_ids"]``: the token ids of each text (a ``BatchEncoding`` is such a mapping)."""
+        ...
 
 
 def encode_pairs(tok: Tokenizer, pairs: Sequence[ReaderPair], limits: InputLimits) -> EncodedPairs:
@@ -195,6 +199,6 @@ def load_reader(precision: Literal["fp32", "bf16"], weights_dir: Path = WEIGHTS_
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
 
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     return CrossEncoderReader(weights_dir, precision)

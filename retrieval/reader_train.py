@@ -205,7 +205,7 @@ def train(
             [group_loss(logits[a:b], lab_t[a:b], ans, config.pointwise_weight) for a, b, ans in spans]
         ).mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_([*body, *head], 1.0)
         opt.step()
         sched.step()

@@ -334,7 +334,8 @@ def _capitalised_in(sentence: str) -> frozenset[str]:
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return rows / norms
+    unit: np.ndarray = rows / norms
+    return unit
 
 
 def features(
@@ -473,7 +474,8 @@ def feature_matrix(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
 def logits(feats: np.ndarray, weights: Sequence[float] = WEIGHTS) -> np.ndarray:
     """Linear score of each row (the log-odds that the sentence answers)."""
     w = np.asarray(weights, dtype=np.float32)
-    return feats @ w[:-1] + w[-1]
+    out: np.ndarray = feats @ w[:-1] + w[-1]
+    return out
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:

@@ -269,3 +269,32 @@ def test_a_date_filter_says_how_many_undated_articles_it_left_out(
     assert not any("undated" in n for n in answerer.ask(question).notes)
     by_source = answerer.ask(question, filters=Filters(sources=["Northern"]))
     assert not any("undated" in n for n in by_source.notes)
+
+
+def test_retrieval_needs_only_the_store_protocol(answerer: Answerer) -> None:
+    """Behind a reader offering nothing but ``StoreReader``'s members, every answer, passage and
+    index fact is the same as over the FAISS + SQLite reader itself."""
+    from doubles import ProtocolOnlyReader
+
+    from retrieval.service import NewsService
+
+    only = ProtocolOnlyReader(answerer.reader)
+    behind = Answerer(answerer.index_dir, settings=answerer.settings, embedder=answerer.embedder,
+                      reader=only, answer_reader=answerer.answer_reader)
+    asks = [
+        ("How many people died in the Karabakh fighting?", None),
+        ("How many people have died in the Marrow Valley floods?", Filters(since=date(2025, 3, 5))),
+        ("How many people died?", Filters(sources=["Northern Ledger"])),
+        ("What is the boiling point of liquid nitrogen on Jupiter's moons?", None),
+    ]
+    for question, filters in asks:
+        a, b = behind.ask(question, filters=filters), answerer.ask(question, filters=filters)
+        assert (a.answered, a.sentences, a.alternatives, a.suggestions, a.notes) == (
+            b.answered, b.sentences, b.alternatives, b.suggestions, b.notes)
+        assert a.confidence == pytest.approx(b.confidence)
+    sid = answerer.ask(asks[0][0]).sentences[0].sentence_id
+    assert behind.context(sid, 1) == answerer.context(sid, 1)
+    served, direct = NewsService(behind), NewsService(answerer)
+    assert served.latest(3) == direct.latest(3) and served.about() == direct.about()
+    assert served.version == direct.version and served.reload_if_newer() is False
+    assert {"idf_sentences", "search_chunks", "bm25_sentences", "sentence_vectors"} <= only.calls

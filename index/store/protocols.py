@@ -1,9 +1,10 @@
 """The one typed store interface: what the pipeline, live updates and retrieval use.
 
-:class:`StoreReader` (search dense and lexical over chunks and sentences, fetch, facts) and
-:class:`StoreWriter` (stage a new version, change its rows, publish it) are implemented by
-:class:`~index.store.reader.IndexReader` and :class:`~index.store.writer.IndexWriter`
-(FAISS + SQLite + bm25s); a second backend implements the same protocols.  The data types
+:class:`StoreReader` (search dense and lexical over chunks and sentences, term statistics,
+fetch, facts) and :class:`StoreWriter` (stage a new version, change its rows, publish it) are
+implemented by :class:`~index.store.reader.IndexReader` and
+:class:`~index.store.writer.IndexWriter` (FAISS + SQLite + bm25s); a second backend implements
+the same protocols.  The data types
 that cross the interface live here too.
 """
 
@@ -83,6 +84,12 @@ class StoreReader(Protocol):
     def bm25_chunks(self, query: str, k: int, allowed_ids: np.ndarray | None = None) -> Hits: ...
 
     def bm25_sentences(self, query: str, k: int, allowed_ids: np.ndarray | None = None) -> Hits: ...
+
+    def idf_sentences(self, terms: Sequence[str]) -> dict[str, float]:
+        """Inverse document frequency of each (already tokenized, ``index.textproc``) term over
+        the sentences, BM25-style ``log(1 + (N - df + 0.5) / (df + 0.5))``: rare names weigh
+        more than common words; a term in no sentence has df 0; an empty store gives 1.0."""
+        ...
 
     def chunk_ids_matching(self, since: datetime | None, until: datetime | None,
                            sources: Sequence[str] | None) -> np.ndarray: ...

@@ -230,6 +230,10 @@ class IndexReader:
         """Top ``k`` (sentence id, BM25 score > 0)."""
         return lexical_search(self._bm25_sentences, self._sentence_ids, query, k, allowed_ids)
 
+    def idf_sentences(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25-style idf of each term over the sentence BM25 index (:meth:`LexicalIndex.idf`)."""
+        return self._bm25_sentences.idf(terms)
+
     @property
     def lexical_chunks(self) -> LexicalIndex:
         """The chunk-level BM25 index (document ``i`` = the ``i``-th chunk id ascending)."""
