@@ -2,8 +2,9 @@
 
 The CPU work (encoding, searching) runs in :class:`BotServices.executor` threads, never on
 the event loop; with ``concurrent_updates`` one slow question never stalls other chats.
-Rendering lives in :mod:`bot.render` and the bounded state in :mod:`bot.history`,
-:mod:`bot.ratelimit` and :mod:`bot.stats`, so this module is only the I/O edge.
+Rendering lives in :mod:`bot.render` and the bounded state in :mod:`bot.answers`,
+:mod:`bot.history`, :mod:`bot.ratelimit` and :mod:`bot.stats`, so this module is only the I/O
+edge.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ import contextlib
 import functools
 import logging
 import re
-import secrets
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -38,12 +36,13 @@ from telegram.error import BadRequest, TelegramError, TimedOut
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import render
+from bot.answers import AnswerState, AnswerStore, BoundedSet
 from bot.history import ChatHistory
 from bot.ratelimit import Decision, SlidingWindowLimiter
 from bot.settings import BotSettings
 from bot.stats import BotStats
 from index.errors import NewsbotError
-from retrieval.models import Answer, Turn
+from retrieval.models import Turn
 from retrieval.service import AnswerService
 
 log = logging.getLogger("newsbot.bot")
@@ -81,61 +80,6 @@ EXPIRED_TEXT = "This answer is too old to expand; please ask again."
 SLOW_DOWN_TEXT = "Slow down a little, please: try again in a minute."
 #: The budget for buttons and /latest, /about, per question allowed in the same window.
 ACTIONS_PER_QUESTION = 3
-
-
-@dataclass
-class AnswerState:
-    """What the buttons under one answer need: kept server-side (callback data is 64 bytes)."""
-
-    answer: Answer
-    chat_id: int
-    message_ids: list[int]
-    shown_alternatives: int = 0
-    exhausted: bool = False
-
-
-class AnswerStore:
-    """A bounded LRU of answers keyed by a short random id (the id goes in callback data)."""
-
-    def __init__(self, capacity: int = 5000) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, AnswerState] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, state: AnswerState) -> str:
-        key = secrets.token_urlsafe(6)  # 8 characters
-        with self._lock:
-            self._items[key] = state
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return key
-
-    def get(self, key: str) -> AnswerState | None:
-        with self._lock:
-            state = self._items.get(key)
-            if state is not None:
-                self._items.move_to_end(key)
-            return state
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class BoundedSet:
-    """Remembers up to ``capacity`` keys (oldest forgotten first)."""
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[Hashable, None] = OrderedDict()
-
-    def add(self, key: Hashable) -> bool:
-        """True if the key was new."""
-        if key in self._items:
-            return False
-        self._items[key] = None
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-        return True
 
 
 @dataclass
