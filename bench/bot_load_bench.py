@@ -42,13 +42,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from doubles import SpyService  # noqa: E402
 from fake_bot_api.server import TOKEN, FakeBotApi  # noqa: E402
 
 from bot.app import build_application, running  # noqa: E402
 from bot.settings import BotSettings  # noqa: E402
 from bot.stats import percentile  # noqa: E402
-from retrieval.models import Answer, Filters, Passage, Turn  # noqa: E402
-from retrieval.service import AnswerService, ArticleSummary, IndexSummary, NewsService  # noqa: E402
+from retrieval.models import Answer, Filters, Turn  # noqa: E402
+from retrieval.service import AnswerService, NewsService  # noqa: E402
 
 BBC = REPO.parent / "shared" / "datasets" / "bbc_news" / "bbc_news.jsonl"
 DEMO = REPO / "retrieval" / "demo_articles"
@@ -95,12 +96,12 @@ def questions_from(answerer: Any, n: int, seed: int) -> list[str]:
     return out
 
 
-class StubService:
+class StubService(SpyService):
     """Replays precomputed answers instantly: measures the bot's own overhead (``--stub``).
-    Everything but ``ask`` is the real service's."""
+    Everything but ``ask`` is the real service's (via the tests' ``SpyService``)."""
 
     def __init__(self, real: NewsService, sample: list[str]) -> None:
-        self._real = real
+        super().__init__(real)
         self._answers = [real.ask(q) for q in sample]
         self._i = 0
 
@@ -108,19 +109,6 @@ class StubService:
             filters: Filters | None = None) -> Answer:
         self._i += 1
         return self._answers[self._i % len(self._answers)]
-
-    def context(self, sentence_id: int, window: int = 2) -> Passage:
-        return self._real.context(sentence_id, window)
-
-    def latest(self, n: int) -> list[ArticleSummary]:
-        return self._real.latest(n)
-
-    def about(self) -> IndexSummary:
-        return self._real.about()
-
-    @property
-    def version(self) -> str:
-        return self._real.version
 
     def reload_if_newer(self) -> bool:
         return False
