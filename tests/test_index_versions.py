@@ -332,3 +332,19 @@ def test_add_fetches_pages_before_taking_the_writer_lock(
     srv.release.set()
     worker.join(30)
     assert done and articles_in(settings.index_dir) == 4
+
+
+def test_a_first_build_that_finds_nothing_leaves_no_index_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "photo.png").write_bytes(b"\x89PNG")
+    idx = tmp_path / "idx"
+    code, out, err = run("index", "build", str(folder), "--index", str(idx))
+    assert code == 2 and out == "" and err.splitlines()[-1] == (
+        f"ingest error: {folder}: no articles found; the index was not changed")
+    assert not idx.exists()  # "nothing changed" is true: no empty versions/ or lock left behind
+    # an existing index keeps its folder and version when a build finds nothing
+    run("index", "build", str(write_jsonl(tmp_path / "a.jsonl", make_articles(2))), "--index", str(idx))
+    before = current(idx)
+    assert run("index", "build", str(folder), "--index", str(idx))[0] == 2
+    assert current(idx) == before and verify_index(idx).ok

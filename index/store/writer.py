@@ -20,7 +20,9 @@ from index.store.layout import (
     BM25_CHUNKS,
     BM25_SENTENCES,
     CHUNKS_FAISS,
+    CURRENT_FILE,
     FORMAT_VERSION,
+    LOCK_FILE,
     META_FILE,
     SENTENCES_FAISS,
     IndexLock,
@@ -107,9 +109,11 @@ class IndexWriter:
         self.index_dir = Path(index_dir)
         self.keep_versions = keep_versions
         self._lock = IndexLock(self.index_dir, lock_timeout)
+        self._created = False
 
     def __enter__(self) -> IndexWriter:
         require_index_folder(self.index_dir)
+        self._created = not self.index_dir.exists()
         self._lock.acquire()
         versions_dir(self.index_dir).mkdir(parents=True, exist_ok=True)
         self.remove_stale_tmp()
@@ -117,7 +121,17 @@ class IndexWriter:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
+        # A first build that published nothing ("no articles found", a full disk) leaves no
+        # empty index folder behind: it said nothing changed, and nothing did.
+        unused = self._created and not (self.index_dir / CURRENT_FILE).exists()
+        if unused:
+            with contextlib.suppress(OSError):
+                versions_dir(self.index_dir).rmdir()  # only if empty
         self._lock.release()
+        if unused:
+            with contextlib.suppress(OSError):
+                (self.index_dir / LOCK_FILE).unlink()
+                self.index_dir.rmdir()  # only if empty
 
     def remove_stale_tmp(self) -> None:
         """Temp versions left by a killed writer (we hold the lock, so none is live)."""
