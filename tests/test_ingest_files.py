@@ -240,7 +240,7 @@ def fake_pages(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
     def iter_url_articles(
         source: str, settings: IndexSettings, **parse: object
     ) -> Iterator[Article | IngestError]:
-        assert list(parse) == ["parse_html"]  # urls.iter_remote hands pages its HTML extractor
+        assert list(parse) == ["parse_html"]  # remote.iter_remote hands pages its HTML extractor
         seen.append(source)
         yield Article(id=source, title="From the web", body=BODY, origin=source)
 

@@ -2,7 +2,7 @@
 
 Layout: :mod:`files` (discovery, the bounded reader), :mod:`plaintext` and :mod:`lines`
 (text scrapes), :mod:`html`, :mod:`records` (JSON/JSONL), :mod:`dates`, :mod:`urls` (what a
-source names, ``is_url``; hands URLs and feed files to :mod:`pages`), :mod:`pages`
+source names, ``is_url``), :mod:`remote` (hands URLs and feed files to :mod:`pages`), :mod:`pages`
 (``iter_url_articles``: feeds and article pages), :mod:`feeds` (pure feed parsing),
 :mod:`fetch` (HTTP client, URL policy, encodings), :mod:`settings` (``LiveSettings``: fetch
 limits and politeness). Nothing here imports ``index.live`` (the ``watch`` updater) or
@@ -36,7 +36,8 @@ from index.sources.files import (
 from index.sources.html import parse_html
 from index.sources.plaintext import parse_plaintext
 from index.sources.records import record_to_article
-from index.sources.urls import is_url, is_web_url, iter_remote, url_scheme
+from index.sources.remote import iter_remote
+from index.sources.urls import is_url, is_web_url, url_scheme
 
 __all__ = [
     "count_articles",

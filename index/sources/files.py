@@ -22,7 +22,7 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 JSON_SUFFIXES = frozenset({".json"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
-#: Handled by :mod:`index.sources.pages` (see ``index.sources.urls.iter_remote``).
+#: Handled by :mod:`index.sources.pages` (see ``index.sources.remote.iter_remote``).
 FEED_SUFFIXES = frozenset({".rss", ".atom", ".xml"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES
 
