@@ -64,6 +64,50 @@ def test_compose_services() -> None:
     assert "index" in cfg["volumes"]
 
 
+def test_compose_milvus_profile_is_valid() -> None:
+    result = run_compose("--profile", "milvus", "config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_milvus_profile() -> None:
+    """`--profile milvus` adds Milvus standalone (etcd, minio) and a bot and indexer pointed
+    at it; the default services and their environment are unchanged."""
+    default = json.loads(run_compose("config", "--format", "json").stdout)["services"]
+    assert set(default) == {"indexer", "bot"}
+    assert default["bot"].get("environment", {}).get("NEWSBOT_BACKEND") != "milvus"
+
+    result = run_compose("--profile", "milvus", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert {"etcd", "minio", "milvus", "indexer-milvus", "bot-milvus"} <= set(services)
+    milvus = services["milvus"]
+    assert milvus["image"].startswith("milvusdb/milvus:")
+    assert milvus["command"] == ["milvus", "run", "standalone"]
+    assert milvus["environment"]["ETCD_ENDPOINTS"] == "etcd:2379"
+    assert milvus["environment"]["MINIO_ADDRESS"] == "minio:9000"
+    assert {name: dep["condition"] for name, dep in milvus["depends_on"].items()} == {
+        "etcd": "service_healthy", "minio": "service_healthy"}
+    assert services["etcd"]["image"].startswith("quay.io/coreos/etcd:")
+    assert services["minio"]["image"].startswith("minio/minio:")
+    for name in ("etcd", "minio", "milvus"):
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+        assert any(v["type"] == "volume" for v in services[name]["volumes"]), name
+    assert not services["minio"].get("ports")  # default credentials: never published
+    assert all(p.get("host_ip") == "127.0.0.1" for p in milvus.get("ports", []))
+
+    bot, indexer = services["bot-milvus"], services["indexer-milvus"]
+    for svc in (bot, indexer):
+        assert svc["environment"]["NEWSBOT_BACKEND"] == "milvus"
+        assert svc["environment"]["NEWSBOT_MILVUS_URI"] == "http://milvus:19530"
+        assert svc["depends_on"]["milvus"]["condition"] == "service_healthy"
+        assert svc["profiles"] == ["milvus"]
+    assert bot["command"] == ["bot"]
+    assert bot["depends_on"]["indexer-milvus"]["condition"] == "service_completed_successfully"
+    assert indexer["command"] == services["indexer"]["command"]
+    # the FAISS bot and indexer are as without the profile
+    assert services["bot"]["environment"] == default["bot"]["environment"]
+
+
 def test_compose_binary_fails_on_a_broken_file(tmp_path: Path) -> None:
     """The check is real: a broken file makes the binary exit non-zero."""
     binary = compose_binary()
