@@ -17,10 +17,9 @@ from retrieval.query import (
     expand_for_search,
     is_followup,
     lemma,
-    merge_filters,
-    parse_time_words,
     resolve_followup,
 )
+from retrieval.timewords import merge_filters, parse_time_words
 
 KARABAKH = Turn(question="How many people died in the Karabakh fighting?", article_ids=["k1"])
 
