@@ -74,7 +74,6 @@ TEMPORARILY_ALLOWED: frozenset[str] = frozenset({
     "bot/app.py",
     "bot/handlers.py",
     "index/sources/fetch.py",
-    "retrieval/scoring.py",
     "index/store/metadata.py",
     "index/live/watch.py",
 })

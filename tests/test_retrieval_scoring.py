@@ -9,8 +9,9 @@ import pytest
 
 from index.embedding import HashingEmbedder
 from retrieval import scoring
+from retrieval.features import FEATURES, Candidate, feature_matrix
 from retrieval.query import analyse
-from retrieval.scoring import FEATURES, WEIGHTS, Candidate
+from retrieval.scoring import WEIGHTS
 
 EMB = HashingEmbedder()
 
@@ -276,13 +277,13 @@ def test_calibration_inputs_line_up_with_their_weights() -> None:
 
 def test_features_are_filled_by_name() -> None:
     cols = {name: np.full(2, i, dtype=np.float32) for i, name in enumerate(scoring.FEATURES)}
-    m = scoring.feature_matrix(cols, 2)
+    m = feature_matrix(cols, 2)
     assert m.shape == (2, len(FEATURES)) and m.dtype == np.float32
     assert [int(v) for v in m[0]] == list(range(len(FEATURES)))
     with pytest.raises(ValueError, match="missing \\['bm25'\\]"):
-        scoring.feature_matrix({k: v for k, v in cols.items() if k != "bm25"}, 2)
+        feature_matrix({k: v for k, v in cols.items() if k != "bm25"}, 2)
     with pytest.raises(ValueError, match="unknown \\['extra'\\]"):
-        scoring.feature_matrix({**cols, "extra": np.zeros(2)}, 2)
+        feature_matrix({**cols, "extra": np.zeros(2)}, 2)
 
 
 def test_weights_are_named_and_kept_in_feature_order() -> None:
