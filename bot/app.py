@@ -1,17 +1,6 @@
-"""Wiring: the python-telegram-bot ``Application`` with our handlers, retries and hot reload.
-
-Delivery guarantees (what "no lost and no duplicate reply" means here):
-
-* Updates: long polling confirms an update only by asking for the next offset after it was
-  handed to the application, so a getUpdates that times out or fails is simply asked again
-  and nothing is lost or processed twice. In webhook mode Telegram redelivers until we answer.
-* Replies: a request that Telegram refused with 5xx, or that never reached it (connection
-  refused/reset before sending, connect or pool timeout), is retried with bounded exponential
-  backoff (:class:`RetryingRequest`); a 429 is retried after its ``retry_after`` by
-  ``AIORateLimiter``. A request that *was sent* but whose answer timed out is retried only
-  for idempotent methods (chat actions, edits, callback answers, getters). ``sendMessage`` is
-  not resent then: Telegram may already have delivered it and the Bot API has no idempotency
-  key, so resending could duplicate the reply. Such sends are logged.
+"""Wiring: the python-telegram-bot ``Application`` with our handlers, hot reload and heartbeat,
+and running it (long polling or webhook). Retries and flood limits are :mod:`bot.transport`,
+reaching the Bot API at start-up :mod:`bot.startup`.
 """
 
 from __future__ import annotations
@@ -19,22 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import random
-import socket
-import ssl
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from telegram import Bot, BotCommandScopeChat, BotCommandScopeDefault, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram import BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -42,115 +24,21 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import HTTPXRequest
 
+from bot import buttons
 from bot import handlers as h
 from bot.history import ChatHistory
 from bot.ratelimit import SlidingWindowLimiter
+from bot.services import ACTIONS_PER_QUESTION, SERVICES_KEY, BotServices
 from bot.settings import BotSettings
+from bot.startup import BotApplication, connect, failure_reason
+from bot.transport import FloodLimiter, make_request
 from index.errors import ConfigError, NewsbotError
 from retrieval.models import Turn
 from retrieval.service import AnswerService
 
 log = logging.getLogger("newsbot.bot")
-#: python-telegram-bot's Application, whose bot, context and data types we leave open.
-BotApplication = Application[Any, Any, Any, Any, Any, Any]
-
-#: Methods whose repetition has no visible effect, so retrying after an ambiguous timeout
-#: (request sent, no answer) is safe. Everything else is retried only when Telegram surely
-#: did not act on it.
-IDEMPOTENT_METHODS = frozenset({
-    "getMe", "getUpdates", "getMyCommands", "getWebhookInfo", "getChat", "sendChatAction",
-    "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery", "setMyCommands",
-    "deleteWebhook", "setWebhook", "deleteMyCommands",
-})
-#: Requests that do not post a message: Telegram's per-chat message flood limits do not
-#: apply, so they skip the shared message limiter (but still honour 429 RetryAfter).
-UNLIMITED_METHODS = frozenset({"sendChatAction", "answerCallbackQuery", "getMe", "getUpdates",
-                               "setMyCommands", "deleteWebhook", "setWebhook", "getMyCommands"})
-
-
-def _surely_not_sent(exc: BaseException) -> bool:
-    """True when the request cannot have reached Telegram's logic."""
-    cause = exc.__cause__
-    return isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout,
-                              httpx.WriteError, httpx.UnsupportedProtocol))
-
-
-class RetryingRequest(HTTPXRequest):
-    """HTTPXRequest that retries transient failures with bounded exponential backoff.
-
-    5xx answers and failures before the request was sent are retried for every method;
-    timeouts after sending only for :data:`IDEMPOTENT_METHODS` (see the module doc).
-    """
-
-    def __init__(self, *args: Any, max_retries: int = 4, base_delay: float = 0.25, max_delay: float = 5.0,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_retries = max_retries
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        #: Retries are logged at DEBUG instead of WARNING (start-up reports one line instead).
-        self.quiet = False
-        #: The last failure retried, for a start-up deadline that cuts the retries short.
-        self.last_error: BaseException | None = None
-
-    @property
-    def _level(self) -> int:
-        return logging.DEBUG if self.quiet else logging.WARNING
-
-    def _delay(self, attempt: int) -> float:
-        # Full jitter: many chats failing at once must not retry in lockstep.
-        return random.uniform(0.5, 1.0) * min(self.max_delay, self.base_delay * 2.0**attempt)
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = BaseRequest.DEFAULT_NONE,
-        write_timeout: Any = BaseRequest.DEFAULT_NONE,
-        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
-        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        api_method = url.rsplit("/", 1)[-1]
-        attempt = 0
-        while True:
-            try:
-                code, payload = await super().do_request(
-                    url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
-                )
-            except (TimedOut, NetworkError) as exc:
-                retry = _surely_not_sent(exc) or api_method in IDEMPOTENT_METHODS
-                if not retry or attempt >= self.max_retries:
-                    raise
-                self.last_error = exc
-                log.log(self._level, "%s failed (%s); retry %d/%d", api_method,
-                        type(exc.__cause__ or exc).__name__, attempt + 1, self.max_retries)
-            else:
-                if code < 500 or attempt >= self.max_retries:
-                    return code, payload
-                self.last_error = NetworkError(f"HTTP {code}")
-                log.log(self._level, "%s answered HTTP %d; retry %d/%d", api_method, code, attempt + 1,
-                        self.max_retries)
-            await asyncio.sleep(self._delay(attempt))
-            attempt += 1
-
-
-class FloodLimiter(AIORateLimiter):
-    """AIORateLimiter for messages only; other requests just get its RetryAfter handling.
-
-    Without this, "typing…" actions and callback answers would eat the 30 messages/second
-    budget that Telegram applies to messages.
-    """
-
-    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any], endpoint: str,
-                              data: dict[str, Any], rate_limit_args: int | None) -> Any:
-        if endpoint in UNLIMITED_METHODS:
-            data = {k: v for k, v in data.items() if k != "chat_id"}
-        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-
-
 class RedactToken(logging.Filter):
     """Replaces the bot token in every log record (URLs in library logs contain it)."""
 
@@ -184,19 +72,19 @@ def configure_logging(settings: BotSettings) -> None:
             handler.addFilter(redact)
 
 
-def make_services(settings: BotSettings, service: AnswerService) -> h.BotServices:
-    return h.BotServices(
+def make_services(settings: BotSettings, service: AnswerService) -> BotServices:
+    return BotServices(
         settings=settings,
         service=service,
         executor=ThreadPoolExecutor(max_workers=settings.answer_workers, thread_name_prefix="answer"),
         history=ChatHistory[Turn](settings.history_turns, settings.history_max_age_seconds),
         limiter=SlidingWindowLimiter(settings.rate_limit_per_user, settings.rate_limit_window_seconds),
-        action_limiter=SlidingWindowLimiter(settings.rate_limit_per_user * h.ACTIONS_PER_QUESTION,
+        action_limiter=SlidingWindowLimiter(settings.rate_limit_per_user * ACTIONS_PER_QUESTION,
                                             settings.rate_limit_window_seconds),
     )
 
 
-async def reload_loop(svc: h.BotServices) -> None:
+async def reload_loop(svc: BotServices) -> None:
     """Every few seconds, swap to a newer published index (the check is a cheap file read).
 
     Runs in a worker thread: opening a version reads FAISS files. Questions in flight finish
@@ -212,7 +100,7 @@ async def reload_loop(svc: h.BotServices) -> None:
             log.exception("index reload failed; still answering from version %s", svc.service.version)
 
 
-def beat(svc: h.BotServices) -> None:
+def beat(svc: BotServices) -> None:
     """Write the heartbeat file (the health check reads its age): proof the loop is alive."""
     try:
         svc.settings.heartbeat_file.write_text(f"{time.time():.0f} {svc.service.version}\n")
@@ -222,7 +110,7 @@ def beat(svc: h.BotServices) -> None:
 
 async def post_init(app: BotApplication) -> None:
     """Register the commands (admins see theirs too) and start the reload loop."""
-    svc: h.BotServices = app.bot_data[h.SERVICES_KEY]
+    svc: BotServices = app.bot_data[SERVICES_KEY]
     await app.bot.set_my_commands(h.PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
     for admin in sorted(svc.settings.admin_user_ids):
         try:
@@ -242,17 +130,8 @@ async def post_stop(app: BotApplication) -> None:
 
 
 async def post_shutdown(app: BotApplication) -> None:
-    svc: h.BotServices = app.bot_data[h.SERVICES_KEY]
+    svc: BotServices = app.bot_data[SERVICES_KEY]
     svc.executor.shutdown(wait=False, cancel_futures=True)
-
-
-def make_request(settings: BotSettings) -> RetryingRequest:
-    """The HTTP client of every Bot API call but getUpdates: timeouts and retries from settings."""
-    timeout = settings.request_timeout_seconds
-    return RetryingRequest(
-        connection_pool_size=64, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
-        pool_timeout=timeout, max_retries=settings.max_retries,
-    )
 
 
 def build_application(settings: BotSettings, service: AnswerService) -> BotApplication:
@@ -276,7 +155,7 @@ def build_application(settings: BotSettings, service: AnswerService) -> BotAppli
         .post_shutdown(post_shutdown)
         .build()
     )
-    app.bot_data[h.SERVICES_KEY] = make_services(settings, service)
+    app.bot_data[SERVICES_KEY] = make_services(settings, service)
 
     app.add_handler(TypeHandler(Update, h.gatekeeper), group=-1)
     # New messages only: an edited "/ask ..." must not be answered twice.
@@ -289,7 +168,7 @@ def build_application(settings: BotSettings, service: AnswerService) -> BotAppli
     app.add_handler(MessageHandler(text & ~filters.COMMAND & filters.ChatType.PRIVATE, h.on_private_text))
     app.add_handler(MessageHandler(text & ~filters.COMMAND & filters.ChatType.GROUPS, h.on_group_text))
     app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, h.cmd_unknown))
-    app.add_handler(CallbackQueryHandler(h.on_callback))
+    app.add_handler(CallbackQueryHandler(buttons.on_callback))
     app.add_error_handler(h.on_error)
     return app
 
@@ -341,96 +220,6 @@ def webhook_kwargs(settings: BotSettings) -> dict[str, Any]:
         "secret_token": settings.webhook_secret_token.get_secret_value(),
         "allowed_updates": ALLOWED_UPDATES,
     }
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from, outermost first."""
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in chain:
-        chain.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return chain
-
-
-def _not_bot_api(exc: BaseException) -> bool:
-    """The server answered, but not with the Bot API's JSON (a wrong URL, a proxy's error page):
-    python-telegram-bot then raises a plain TelegramError "Invalid server response"."""
-    return any(type(err) is TelegramError and err.message == "Invalid server response" for err in _chain(exc))
-
-
-def failure_reason(exc: BaseException, timeout: float) -> str:
-    """Why a request failed, in a few words: the OS's words for a network error when there
-    are any ("connection refused"), else the library's message."""
-    chain = _chain(exc)
-    if _not_bot_api(exc):
-        return "the server there does not answer like the Bot API (is TELEGRAM_API_BASE_URL right?)"
-    for err in chain:
-        if isinstance(err, ssl.SSLError):
-            return f"TLS error ({err.reason or err})"
-        if isinstance(err, socket.gaierror):
-            return f"cannot resolve the host name ({err.strerror})"
-        if isinstance(err, OSError) and err.errno and err.errno > 0:
-            return os.strerror(err.errno).lower()
-    if any(isinstance(err, (TimedOut, TimeoutError, httpx.TimeoutException)) for err in chain):
-        return f"no answer within {timeout:g} s"
-    text = " ".join(str(exc).split())
-    if text.startswith("httpx.") and ": " in text:  # PTB's "httpx.ConnectError: <message>"
-        text = text.split(": ", 1)[1]
-    return text or type(exc).__name__
-
-
-async def connect(target: BotApplication | Bot, settings: BotSettings) -> None:
-    """Start-up: reach the Bot API (``getMe``) within ``request_timeout_seconds``, retries included.
-
-    ``target`` (the application, or a bare bot) is initialized. A token Telegram rejects is a
-    :class:`ConfigError`; an API that cannot be reached in that time is a :class:`NewsbotError`
-    naming the URL and the reason: one line at the CLI, instead of python-telegram-bot's retry
-    loop and tracebacks. Retries in between are logged at DEBUG only.
-    """
-    bot = target.bot if isinstance(target, Application) else target
-    retrying = bot.request if isinstance(bot.request, RetryingRequest) else None
-    timeout = settings.request_timeout_seconds
-    # PTB logs a traceback for an answer that is not JSON; the error below says it in one line.
-    ptb_request_log = logging.getLogger("telegram.request")
-    ptb_level = ptb_request_log.level
-    ptb_request_log.setLevel(logging.CRITICAL)
-    if retrying is not None:
-        retrying.quiet, retrying.last_error = True, None
-    reason: str | None
-    try:
-        async with asyncio.timeout(timeout):
-            await target.initialize()
-        return
-    except InvalidToken as exc:  # 401, or 404 (also what a wrong URL gets)
-        reason = failure_reason(exc, timeout) if _not_bot_api(exc) else None
-    except TelegramError as exc:
-        reason = failure_reason(exc, timeout)
-    except TimeoutError:
-        last = retrying.last_error if retrying is not None else None
-        reason = failure_reason(last, timeout) if last is not None else f"no answer within {timeout:g} s"
-    finally:
-        ptb_request_log.setLevel(ptb_level)
-        if retrying is not None:
-            retrying.quiet = False
-    with contextlib.suppress(Exception):
-        await bot.shutdown()
-    if reason is None:
-        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token (revoked, or from another bot?)")
-    reason = reason.replace(settings.token, "<token>")
-    raise NewsbotError(f"cannot reach the Telegram Bot API at {settings.api_base_url}: {reason}")
-
-
-def check_bot_api(settings: BotSettings) -> None:
-    """Reach the Bot API once before the slow part of start-up (loading the model), so an
-    unreachable API or a rejected token is reported in seconds (see :func:`connect`)."""
-
-    async def check() -> None:
-        bot = Bot(settings.token, base_url=settings.api_base_url, request=make_request(settings))
-        await connect(bot, settings)
-        await bot.shutdown()
-
-    asyncio.run(check())
 
 
 def run(settings: BotSettings, service: AnswerService) -> None:

@@ -71,7 +71,8 @@ def bot_command(
     from bot.settings import load_bot_settings
 
     settings = load_bot_settings()
-    from bot.app import check_bot_api, configure_logging, run
+    from bot.app import configure_logging, run
+    from bot.startup import check_bot_api
     from index.embedding import load_embedder, threads_for
     from index.settings import load_index_settings
     from index.store import require_published

@@ -15,11 +15,12 @@ from fake_bot_api.server import BotApiError, parse_telegram_html
 from telegram.error import TimedOut
 
 from bot import render
-from bot.app import RedactToken, RetryingRequest
+from bot.app import RedactToken
 from bot.history import ChatHistory
 from bot.ratelimit import SlidingWindowLimiter
 from bot.settings import BotSettings, load_bot_settings
 from bot.stats import BotStats, percentile
+from bot.transport import RetryingRequest
 from index.errors import ConfigError
 from retrieval.models import Answer, AnswerSentence, Passage, PassageSentence, Suggestion
 from retrieval.service import ArticleSummary, IndexSummary, SourceSummary
@@ -528,7 +529,8 @@ async def reach(base_url: str, token: str = TOKEN, **overrides: Any) -> tuple[st
     """``connect`` as start-up runs it: the one error line it raises, and how long it took."""
     from telegram import Bot
 
-    from bot.app import connect, make_request
+    from bot.startup import connect
+    from bot.transport import make_request
     from index.errors import NewsbotError
 
     settings = BotSettings(_env_file=None, bot_token=token, api_base_url=base_url,  # type: ignore[call-arg]
@@ -581,7 +583,7 @@ async def test_wrong_api_url_and_rejected_token_are_one_line_each(caplog: pytest
 
 
 def test_callback_data_is_parsed_strictly() -> None:
-    from bot.handlers import ButtonPress, parse_callback_data
+    from bot.buttons import ButtonPress, parse_callback_data
 
     assert parse_callback_data("m:abcDEF_-") == ButtonPress("more", "abcDEF_-")
     assert parse_callback_data("s:abcDEF_-:2") == ButtonPress("source", "abcDEF_-", 2)

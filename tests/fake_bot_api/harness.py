@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.app import BotApplication, build_application, running
+from bot.app import build_application, running
 from bot.settings import BotSettings
+from bot.startup import BotApplication
 from fake_bot_api.server import FakeBotApi
 from index.embedding import Embedder
 from index.models import Article
