@@ -304,7 +304,7 @@ def test_a_dns_lookup_that_hangs_is_cut_off_at_the_deadline(
     port = int(srv.base.rsplit(":", 1)[1])
     url = f"http://slow-dns.example:{port}/feed.xml"
     # an operator's URL: the connect's own lookup
-    monkeypatch.setattr("index.sources.fetch.resolve_host", _hanging_dns)
+    monkeypatch.setattr("index.sources.urlpolicy.resolve_host", _hanging_dns)
     started = time.monotonic()
     with Fetcher(live) as fetcher, pytest.raises(FetchError) as info:
         fetcher.get(url, trusted=True)

@@ -9,6 +9,7 @@ import pytest
 from index.errors import ConfigError, FetchError
 from index.live.state import backoff_rounds
 from index.live.watch import parse_duration, read_feeds_file, take_newest
+from index.sources.encodings import decode_body, detect_encoding
 from index.sources.feeds import (
     FeedItem,
     ParsedFeed,
@@ -18,16 +19,8 @@ from index.sources.feeds import (
     looks_like_feed,
     parse_feed,
 )
-from index.sources.fetch import (
-    HostThrottle,
-    check_url,
-    decode_body,
-    detect_encoding,
-    forbidden_address,
-    interleave_by_host,
-    normalize_url,
-    same_site,
-)
+from index.sources.fetch import HostThrottle, interleave_by_host
+from index.sources.urlpolicy import check_url, forbidden_address, normalize_url, same_site
 
 
 def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]

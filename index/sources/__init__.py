@@ -4,7 +4,8 @@ Layout: :mod:`files` (discovery, the bounded reader), :mod:`plaintext` and :mod:
 (text scrapes), :mod:`html`, :mod:`records` (JSON/JSONL), :mod:`dates`, :mod:`urls` (what a
 source names, ``is_url``), :mod:`remote` (hands URLs and feed files to :mod:`pages`), :mod:`pages`
 (``iter_url_articles``: feeds and article pages), :mod:`feeds` (pure feed parsing),
-:mod:`fetch` (HTTP client, URL policy, encodings), :mod:`settings` (``LiveSettings``: fetch
+:mod:`fetch` (the HTTP client), :mod:`urlpolicy` (SSRF policy, URL normalisation), :mod:`deadline`
+(one deadline per request), :mod:`encodings`, :mod:`settings` (``LiveSettings``: fetch
 limits and politeness). Nothing here imports ``index.live`` (the ``watch`` updater) or
 ``index.pipeline``; they import this package.
 

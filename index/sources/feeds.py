@@ -23,7 +23,7 @@ from lxml import etree
 
 from index.errors import FetchError, IngestError
 from index.models import Article, content_hash
-from index.sources.fetch import normalize_url
+from index.sources.urlpolicy import normalize_url
 
 _BLOCK_TAGS = frozenset({
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",

@@ -15,9 +15,10 @@ from index.errors import FetchError, IngestError, IngestNote
 from index.models import Article
 from index.settings import IndexSettings
 from index.sources.feeds import FeedItem, ParsedFeed, fallback_article, looks_like_feed, parse_feed
-from index.sources.fetch import Fetcher, FetchResult, normalize_url, same_site
+from index.sources.fetch import Fetcher, FetchResult
 from index.sources.files import read_limited
 from index.sources.settings import LiveSettings, load_live_settings
+from index.sources.urlpolicy import normalize_url, same_site
 from index.sources.urls import is_url
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
@@ -140,7 +141,7 @@ def iter_url_articles(source: str, settings: IndexSettings, live: LiveSettings |
     an :class:`IngestNote` (not a failure) per item indexed without a link.
 
     The URL the operator names is trusted (it may be on an intranet); the item links a feed
-    names are not (see :mod:`index.sources.fetch`). Never raises for one bad input.
+    names are not (see :mod:`index.sources.urlpolicy`). Never raises for one bad input.
     """
     live = live or load_live_settings()
     with Fetcher(live, allow_private=settings.allow_private_urls) as fetcher:
