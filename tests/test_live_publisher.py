@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from index.embedding import Embedder, HashingEmbedder
-from index.live.watch import Publisher, PublishResult, run_round
+from index.live.publisher import Publisher, PublishResult
+from index.live.watch import run_round
 from index.models import Article
 from index.settings import IndexSettings
 from index.sources.fetch import Fetcher

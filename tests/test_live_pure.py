@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from index.errors import ConfigError, FetchError
+from index.live.round import take_newest
 from index.live.state import backoff_rounds
-from index.live.watch import parse_duration, read_feeds_file, take_newest
+from index.live.watch import parse_duration, read_feeds_file
 from index.sources.encodings import decode_body, detect_encoding
 from index.sources.feeds import (
     FeedItem,

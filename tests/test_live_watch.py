@@ -19,8 +19,9 @@ from feed_server import FeedServer, Route, article_html, rss
 from typer.testing import CliRunner
 
 from index.embedding import HashingEmbedder
+from index.live.round import RoundReport
 from index.live.state import STATE_FILE, LiveState
-from index.live.watch import RoundReport, watch
+from index.live.watch import watch
 from index.models import Article
 from index.pipeline import apply_changes
 from index.settings import IndexSettings
