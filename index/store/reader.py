@@ -37,7 +37,7 @@ from index.store.layout import (
     version_path,
 )
 from index.store.lexical import lexical_search, load_lexical
-from index.store.metadata import MetadataReader
+from index.store.metadata_reader import MetadataReader
 from index.store.protocols import IndexAbout, SourceCount, Table
 from index.store.vectors import FaissIndex, dense_search, read_faiss
 

@@ -43,7 +43,7 @@ from index.store.layout import (
     write_manifest,
 )
 from index.store.lexical import build_lexical, lexical_docs
-from index.store.metadata import MetadataWriter, copy_metadata
+from index.store.metadata_writer import MetadataWriter, copy_metadata
 from index.store.protocols import IndexType, Table
 from index.store.vectors import build_faiss, write_faiss
 
@@ -52,7 +52,7 @@ class StagedVersion(MetadataWriter):
     """A version being written in ``versions/.tmp-*``: a writable copy of the metadata.
 
     Created by :meth:`IndexWriter.stage`; the pipeline deletes and inserts rows (the
-    :class:`~index.store.metadata.MetadataWriter` methods), then :meth:`finalize` builds
+    :class:`~index.store.metadata_writer.MetadataWriter` methods), then :meth:`finalize` builds
     FAISS + BM25 from the stored embeddings and writes the manifest.
     """
 
