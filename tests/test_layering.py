@@ -66,12 +66,9 @@ def test_lint_imports_fails_on_a_violation(tmp_path: Path, module: str, line: st
 
 # ---------------------------------------------------------------- module size
 
-#: TODO(issue 10): being edited by the Milvus backend's author; split them when that lands.
-TEMPORARILY_ALLOWED: frozenset[str] = frozenset({
-    "index/pipeline.py",
-    "retrieval/answerer.py",
-    # being split now (issue 10):
-})
+#: TODO(issue 10): over the limit, but being edited for the Milvus backend at the time the
+#: rule came in; split them (or give a reason) once that lands, then empty this set.
+TEMPORARILY_ALLOWED: frozenset[str] = frozenset({"index/pipeline.py", "retrieval/answerer.py"})
 
 
 def size_reason(path: Path) -> str | None:
@@ -97,6 +94,14 @@ def test_no_module_over_the_size_limit_without_a_reason() -> None:
     over = oversized(REPO)
     assert not over, (f"over {MAX_LINES} lines with no '{SIZE_MARKER} <reason>' line at the top: "
                       f"{over}; split by job, or say why not (ARCHITECTURE.md)")
+
+
+def test_the_temporary_allowance_is_not_stale() -> None:
+    """A module allowed over the limit that is now under it (or gone) leaves the list."""
+    for rel in TEMPORARILY_ALLOWED:
+        path = REPO / rel
+        assert path.exists() and len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES, (
+            f"{rel} is no longer over {MAX_LINES} lines: remove it from TEMPORARILY_ALLOWED")
 
 
 def test_size_rule_fails_and_is_satisfied_by_a_reason(tmp_path: Path) -> None:
