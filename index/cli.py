@@ -140,11 +140,14 @@ def stats_command(
 ) -> None:
     """Articles, chunks, sentences, sources, date range, model and size of the current version."""
     from index.settings import load_index_settings
-    from index.store import IndexReader, index_summary_json
+    from index.store import index_summary_json, open_store_reader
 
     settings = load_index_settings(index_dir=index)
-    with IndexReader.open(settings.index_dir) as reader:
+    reader = open_store_reader(settings.index_dir, settings)
+    try:
         about = reader.about()
+    finally:
+        reader.close()
     if as_json:
         echo_json(index_summary_json(about))
         return
@@ -154,7 +157,7 @@ def stats_command(
         f"chunks     {about.chunks:,}",
         f"sentences  {about.sentences:,}",
         f"model      {about.model.name} (dimension {about.dimension})",
-        f"faiss      {about.index_type}",
+        f"{'milvus' if settings.backend == 'milvus' else 'faiss':<11}{about.index_type}",
         f"size       {_human_size(about.size_bytes)}",
         f"updated    {about.last_update.isoformat(timespec='seconds')}",
     ]
@@ -179,11 +182,14 @@ def list_command(
 ) -> None:
     """The indexed articles, newest first: id, date, source and title (ids are what `remove` takes)."""
     from index.settings import load_index_settings
-    from index.store import IndexReader
+    from index.store import open_store_reader
 
     settings = load_index_settings(index_dir=index)
-    with IndexReader.open(settings.index_dir) as reader:
+    reader = open_store_reader(settings.index_dir, settings)
+    try:
         listing = reader.list_articles(limit, source)
+    finally:
+        reader.close()
     for item in listing:
         if as_json:
             echo_json(item.model_dump(mode="json"))
@@ -204,10 +210,10 @@ def rollback_command(
 ) -> None:
     """Make a kept older version current again (NEWSBOT_KEEP_VERSIONS); another rollback undoes it."""
     from index.settings import load_index_settings
-    from index.store import rollback
+    from index.store import rollback_store
 
     settings = load_index_settings(index_dir=index)
-    result = rollback(settings.index_dir, version)
+    result = rollback_store(settings.index_dir, version, settings)
     if as_json:
         echo_json(result.model_dump())
         return
@@ -219,10 +225,10 @@ def rollback_command(
 def verify_command(index: IndexOption = None) -> None:
     """Check that manifest, metadata, FAISS and BM25 agree (exit 0), else print why (exit 2)."""
     from index.settings import load_index_settings
-    from index.store import verify_index
+    from index.store import verify_store
 
     settings = load_index_settings(index_dir=index)
-    result = verify_index(settings.index_dir)
+    result = verify_store(settings.index_dir, settings)
     if not result.ok:
         typer.echo(result.one_line(), err=True)
         raise typer.Exit(EXIT_ERROR)

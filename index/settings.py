@@ -43,10 +43,25 @@ class IndexSettings(BaseSettings):
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     #: Sentences of overlap between consecutive chunks.
     chunk_overlap_sentences: int = Field(default=1, ge=0)
+    #: How sentence vectors are made: ``late`` pools each sentence's tokens from its chunk's
+    #: encoder pass (one pass per chunk; the sentence is read in its context), ``separate``
+    #: encodes every sentence again on its own (the older, slower way).
+    sentence_vectors: Literal["late", "separate"] = "late"
     #: Allow fetching private/loopback addresses named by feed items (tests use 127.0.0.1).
     allow_private_urls: bool = False
     #: Published versions kept on disk besides the current one, for readers that still use them.
     keep_versions: int = Field(default=2, ge=0)
+    #: Where the index lives: ``faiss`` (files in ``index_dir``: FAISS + SQLite + bm25s) or
+    #: ``milvus`` (collections in Milvus; see ``milvus_uri``).
+    backend: Literal["faiss", "milvus"] = "faiss"
+    #: The Milvus to use with ``backend=milvus``: empty means a Milvus Lite file inside the
+    #: index directory (``<index_dir>/milvus.db``, one process at a time); ``http://host:19530``
+    #: is a Milvus server or cluster (any number of bots and an indexer at once).
+    milvus_uri: str = ""
+    #: Token (``user:password`` or an API key) for a Milvus server; unused by Milvus Lite.
+    milvus_token: str = ""
+    #: Prefix of this index's collection and alias names, so several indexes share one Milvus.
+    milvus_prefix: str = Field(default="newsbot", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

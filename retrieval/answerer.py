@@ -103,10 +103,11 @@ class Answerer:
     # -- index lifecycle -------------------------------------------------------------------
 
     def _open(self) -> StoreReader:
-        """The one place retrieval names a store backend: everything else uses ``StoreReader``."""
-        from index.store import IndexReader
+        """The one place retrieval opens the store (the backend ``NEWSBOT_BACKEND`` names);
+        everything else uses ``StoreReader``."""
+        from index.store import open_store_reader
 
-        return IndexReader.open(self.index_dir, expected_model=self.embedder.info)
+        return open_store_reader(self.index_dir, expected_model=self.embedder.info)
 
     @property
     def reader(self) -> StoreReader:

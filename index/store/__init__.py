@@ -10,14 +10,30 @@ Modules: :mod:`~index.store.protocols` (StoreReader, StoreWriter and the data ty
 :mod:`~index.store.lexical` (BM25), :mod:`~index.store.facets` (date/source filters),
 :mod:`~index.store.reader` (IndexReader), :mod:`~index.store.writer` (IndexWriter,
 StagedVersion), :mod:`~index.store.versions` (make_room, rollback),
-:mod:`~index.store.diskspace`, :mod:`~index.store.verify`.  Nothing outside this package
-runs SQL, FAISS or bm25s on an index.
+:mod:`~index.store.diskspace`, :mod:`~index.store.verify`; :mod:`~index.store.backend` picks
+the backend (``NEWSBOT_BACKEND``: these files, or Milvus collections, :mod:`index.store.milvus`)
+and is how the pipeline, the CLI and retrieval open an index.  Nothing outside this package
+runs SQL, FAISS, bm25s or pymilvus on an index.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from index.store.backend import (
+    FaissSession,
+    StoreSession,
+    is_milvus,
+    kept_store_versions,
+    open_store_reader,
+    open_store_writer,
+    published_version,
+    require_published_store,
+    rollback_store,
+    strict_published_version,
+    verify_store,
+)
+from index.store.backend import require_published_store as require_published
 from index.store.diskspace import dir_size, free_bytes, is_disk_full, megabytes
 from index.store.layout import (
     BM25_CHUNKS,
@@ -39,7 +55,6 @@ from index.store.layout import (
     new_version_name,
     read_current,
     require_index_folder,
-    require_published,
     version_path,
     version_seq,
     versions_dir,
@@ -82,6 +97,23 @@ if TYPE_CHECKING:
     def _writes(writer: IndexWriter) -> StoreWriter[StagedVersion]:
         return writer
 
+    from index.store.milvus.reader import MilvusReader
+    from index.store.milvus.staging import MilvusStaged
+    from index.store.milvus.writer import MilvusWriter
+
+    def _reads_milvus(reader: MilvusReader) -> StoreReader:
+        """mypy: the Milvus backend implements the same protocols."""
+        return reader
+
+    def _stages_milvus(staged: MilvusStaged) -> StagedChanges:
+        return staged
+
+    def _writes_milvus(writer: MilvusWriter) -> StoreSession:
+        return writer
+
+    def _writes_faiss(writer: FaissSession) -> StoreSession:
+        return writer
+
 
 __all__ = [
     "BM25_CHUNKS",
@@ -99,6 +131,7 @@ __all__ = [
     "TMP_PREFIX",
     "VERSIONS_DIR",
     "ChunkRow",
+    "FaissSession",
     "IndexAbout",
     "IndexLock",
     "IndexReader",
@@ -110,6 +143,7 @@ __all__ = [
     "StagedChanges",
     "StagedVersion",
     "StoreReader",
+    "StoreSession",
     "StoreWriter",
     "StoredArticleState",
     "Table",
@@ -124,20 +158,29 @@ __all__ = [
     "free_bytes",
     "index_summary_json",
     "is_disk_full",
+    "is_milvus",
+    "kept_store_versions",
     "kept_versions",
     "list_versions",
     "load_manifest",
     "make_room",
     "megabytes",
     "new_version_name",
+    "open_store_reader",
+    "open_store_writer",
+    "published_version",
     "read_current",
     "require_index_folder",
     "require_published",
+    "require_published_store",
     "resolve_index_type",
     "rollback",
+    "rollback_store",
     "room_needed",
+    "strict_published_version",
     "text_hash",
     "verify_index",
+    "verify_store",
     "version_path",
     "version_seq",
     "versions_dir",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -64,7 +65,16 @@ def room_needed(index_dir: Path) -> int:
     return max(MIN_ROOM_BYTES, int(size * ROOM_FACTOR))
 
 
-def make_room(writer: IndexWriter, free: Callable[[Path], int] = free_bytes) -> list[str]:
+class VersionDropper(Protocol):
+    """What :func:`make_room` needs of a writer: where the index is, and dropping a version."""
+
+    @property
+    def index_dir(self) -> Path: ...
+
+    def drop_version(self, name: str) -> None: ...
+
+
+def make_room(writer: VersionDropper, free: Callable[[Path], int] = free_bytes) -> list[str]:
     """Drop the oldest non-current versions until a new version fits; the names dropped.
 
     Raises DiskFullError (nothing written, nothing dropped beyond old versions) when even

@@ -1,0 +1,342 @@
+""":class:`MilvusReader`: one published Milvus version, read-only (a ``StoreReader``).
+
+Opened on version V it reads V's collections by name, so it keeps serving V after the alias
+moves on (until keep-N drops V); :meth:`newer_version_available` asks where the alias points.
+Everything comes from Milvus: dense search on ``vector``, BM25 on the ``sparse`` field Milvus
+computes, filters as expressions, text and offsets as fields, idf from the terms collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from pymilvus import MilvusClient
+
+from index.errors import IndexCorruptError
+from index.models import Article, ArticleListing, Chunk, Manifest, ModelInfo, Sentence
+from index.store.diskspace import dir_size
+from index.store.layout import check_model
+from index.store.milvus.catalog import current_version
+from index.store.milvus.connection import MilvusTarget, connect, disconnect
+from index.store.milvus.filters import filter_expr
+from index.store.milvus.publish import read_manifest
+from index.store.milvus.rows import Row, as_float, as_int, as_str, by_keys, count, milvus_errors, scan
+from index.store.milvus.schema import (
+    PARTS,
+    Part,
+    base_name,
+    dense_search_params,
+    int_list,
+    part_name,
+    query_text,
+    quote,
+)
+from index.store.milvus.staging import ARTICLE_FIELDS, article_from_row, assemble_articles
+from index.store.protocols import Hits, IndexAbout, SourceCount, Table
+
+_SENTENCE_OUT = ["id", "article_id", "position", "start", "end", "text"]
+_CHUNK_OUT = ["id", "article_id", "position", "first_sentence", "last_sentence", "start", "end",
+              "n_tokens", "text"]
+_LISTING = ["article_id", "title", "date", "date_ts", "has_date", "source", "url", "indexed_ts"]
+
+
+def _sentence(row: Row) -> Sentence:
+    return Sentence.model_construct(id=as_int(row["id"]), article_id=as_str(row["article_id"]),
+                                    position=as_int(row["position"]), start=as_int(row["start"]),
+                                    end=as_int(row["end"]), text=as_str(row["text"]))
+
+
+def _chunk(row: Row) -> Chunk:
+    return Chunk.model_construct(
+        id=as_int(row["id"]), article_id=as_str(row["article_id"]), position=as_int(row["position"]),
+        first_sentence=as_int(row["first_sentence"]), last_sentence=as_int(row["last_sentence"]),
+        start=as_int(row["start"]), end=as_int(row["end"]), n_tokens=as_int(row["n_tokens"]),
+        text=as_str(row["text"]))
+
+
+def _date(value: object) -> datetime | None:
+    text = as_str(value)
+    return datetime.fromisoformat(text) if text else None
+
+
+class MilvusReader:
+    """A read-only view of one published Milvus version; safe to share between threads."""
+
+    BODY_CACHE = 2048
+    _FILTER_CACHE = 64
+
+    def __init__(self, index_dir: str, target: MilvusTarget, client: MilvusClient, version: str,
+                 manifest: Manifest) -> None:
+        self.index_dir = index_dir
+        self.target = target
+        self._client = client
+        self.version = version
+        self.manifest = manifest
+        self._names: dict[Part, str] = {p: part_name(target.prefix, version, p) for p in PARTS}
+        self._lock = threading.RLock()
+        self._articles: OrderedDict[str, Article] = OrderedDict()
+        self._filters: OrderedDict[tuple[str, int, bytes], str] = OrderedDict()
+        self._closed = False
+
+    @classmethod
+    def open(cls, index_dir: str, target: MilvusTarget, expected_model: ModelInfo | None = None,
+             version: str | None = None) -> MilvusReader:
+        """Open the published (or a given) version: IndexNotFoundError when nothing is published,
+        ModelMismatchError, IndexCorruptError when a collection is missing or unreadable."""
+        from index.errors import IndexNotFoundError
+
+        client = connect(target)
+        try:
+            with milvus_errors(target.describe()):
+                name = version or current_version(client, target)
+                if name is None:
+                    raise IndexNotFoundError(f"no index in {target.describe()} (no alias {target.alias}); "
+                                             "run `newsbot index build` first")
+                manifest, _ = read_manifest(client, target.prefix, name)
+                check_model(manifest, expected_model, Path(index_dir))
+                for part in PARTS:
+                    coll = part_name(target.prefix, name, part)
+                    if not client.has_collection(coll):
+                        raise IndexCorruptError(f"{target.describe()}: collection {coll} is missing")
+                    client.load_collection(coll)
+        except BaseException:
+            disconnect(target, client)
+            raise
+        return cls(index_dir, target, client, name, manifest)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                disconnect(self.target, self._client)
+
+    def __enter__(self) -> MilvusReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- search -----------------------------------------------------------------------------
+    def _restrict(self, table: Table, allowed_ids: np.ndarray | None) -> str | None:
+        """The filter for ``allowed_ids``: the expression that produced them when they came
+        from :meth:`chunk_ids_matching`/:meth:`sentence_ids_matching`; None = match nothing."""
+        if allowed_ids is None:
+            return ""
+        ids = np.asarray(allowed_ids, dtype=np.int64)
+        if ids.size == 0:
+            return None
+        with self._lock:
+            expr = self._filters.get(self._filter_key(table, ids))
+        return expr if expr is not None else f"id in {int_list(ids.tolist())}"
+
+    @staticmethod
+    def _filter_key(table: Table, ids: np.ndarray) -> tuple[str, int, bytes]:
+        return table, int(ids.size), hashlib.blake2b(np.ascontiguousarray(ids).tobytes(),
+                                                     digest_size=16).digest()
+
+    def _search(self, table: Table, field: str, data: list[list[float]] | list[str], k: int,
+                params: dict[str, object], allowed_ids: np.ndarray | None) -> Hits:
+        expr = self._restrict(table, allowed_ids)
+        if expr is None or k <= 0:
+            return []
+        res = self._client.search(self._names[table], data=data, anns_field=field, limit=int(k),
+                                  filter=expr, output_fields=["id"], search_params=params)
+        return [(int(h["id"]), float(h["distance"])) for h in res[0]] if res else []
+
+    def search_chunks(self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> Hits:
+        """Top ``k`` (chunk id, inner product) for a unit query vector, best first."""
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
+        return self._search("chunks", "vector", [vec], k, dense_search_params(self.manifest.index_type, k),
+                            allowed_ids)
+
+    def search_sentences(self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> Hits:
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
+        return self._search("sentences", "vector", [vec], k,
+                            dense_search_params(self.manifest.index_type, k), allowed_ids)
+
+    def _bm25(self, table: Table, query: str, k: int, allowed_ids: np.ndarray | None) -> Hits:
+        text = query_text(query)
+        if not text:
+            return []
+        hits = self._search(table, "sparse", [text], k, {"metric_type": "BM25"}, allowed_ids)
+        # Milvus Lite reports BM25 as a negative distance; the score is its size.
+        scored = [(i, abs(s)) for i, s in hits]
+        return sorted((h for h in scored if h[1] > 0), key=lambda h: (-h[1], h[0]))
+
+    def bm25_chunks(self, query: str, k: int, allowed_ids: np.ndarray | None = None) -> Hits:
+        """Top ``k`` (chunk id, BM25 score > 0) by Milvus' BM25 over title + chunk terms."""
+        return self._bm25("chunks", query, k, allowed_ids)
+
+    def bm25_sentences(self, query: str, k: int, allowed_ids: np.ndarray | None = None) -> Hits:
+        return self._bm25("sentences", query, k, allowed_ids)
+
+    def idf_sentences(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25-style idf from the version's term statistics (the terms collection)."""
+        n = float(self.manifest.sentences)
+        if n == 0:
+            return {t: 1.0 for t in terms}
+        wanted = [t for t in dict.fromkeys(terms) if t]
+        df: dict[str, int] = {}
+        if wanted:
+            for row in by_keys(self._client, self._names["terms"], "term", wanted, ["term", "df"]):
+                df[as_str(row["term"])] = as_int(row["df"])
+        return {t: math.log(1.0 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in terms}
+
+    def _ids_matching(self, table: Table, since: datetime | None, until: datetime | None,
+                      sources: Sequence[str] | None) -> np.ndarray:
+        expr = filter_expr(since, until, sources, self.manifest.sources)
+        rows = scan(self._client, self._names[table], ["id"], expr)
+        ids = np.sort(np.fromiter((as_int(r["id"]) for r in rows), dtype=np.int64))
+        if expr:
+            with self._lock:
+                self._filters[self._filter_key(table, ids)] = expr
+                while len(self._filters) > self._FILTER_CACHE:
+                    self._filters.popitem(last=False)
+        return ids
+
+    def chunk_ids_matching(self, since: datetime | None, until: datetime | None,
+                           sources: Sequence[str] | None) -> np.ndarray:
+        return self._ids_matching("chunks", since, until, sources)
+
+    def sentence_ids_matching(self, since: datetime | None, until: datetime | None,
+                              sources: Sequence[str] | None) -> np.ndarray:
+        return self._ids_matching("sentences", since, until, sources)
+
+    # -- fetch --------------------------------------------------------------------------------
+    def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        out: dict[str, Article] = {}
+        with self._lock:
+            missing = []
+            for aid in dict.fromkeys(ids):
+                art = self._articles.get(aid)
+                if art is None:
+                    missing.append(aid)
+                else:
+                    self._articles.move_to_end(aid)
+                    out[aid] = art
+        if missing:
+            rows = by_keys(self._client, self._names["articles"], "article_id", missing, ARTICLE_FIELDS)
+            fetched = {aid: article_from_row(row, body)
+                       for aid, (row, body) in assemble_articles(rows).items()}
+            out.update(fetched)
+            with self._lock:
+                self._articles.update(fetched)
+                while len(self._articles) > self.BODY_CACHE:
+                    self._articles.popitem(last=False)
+        return out
+
+    def get_sentences(self, ids: Sequence[int]) -> list[Sentence]:
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return []
+        rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["sentences"], "id", wanted,
+                                                     _SENTENCE_OUT)}
+        return [_sentence(rows[i]) for i in wanted if i in rows]
+
+    def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return []
+        rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["chunks"], "id", wanted,
+                                                     _CHUNK_OUT)}
+        return [_chunk(rows[i]) for i in wanted if i in rows]
+
+    def sentences_of_article(self, article_id: str, first: int = 0,
+                             last: int | None = None) -> list[Sentence]:
+        expr = f"article_id == {quote(article_id)} and position >= {int(first)}"
+        if last is not None:
+            expr += f" and position <= {int(last)}"
+        rows = self._client.query(self._names["sentences"], filter=expr, output_fields=_SENTENCE_OUT)
+        return sorted((_sentence(r) for r in rows), key=lambda s: s.position)
+
+    def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
+        found = self.get_chunks([chunk_id])
+        if not found:
+            return []
+        c = found[0]
+        return self.sentences_of_article(c.article_id, c.first_sentence, c.last_sentence)
+
+    def sentence_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        wanted = [int(v) for v in ids]
+        rows = by_keys(self._client, self._names["sentences"], "id", wanted,
+                       ["id", "vector"]) if wanted else []
+        found = {as_int(r["id"]): r["vector"] for r in rows}
+        out = np.empty((len(wanted), self.manifest.model.dimension), dtype=np.float32)
+        for i, sid in enumerate(wanted):
+            if sid not in found:
+                raise KeyError(f"sentence id {sid} is not in index version {self.version}")
+            out[i] = np.asarray(found[sid], dtype=np.float32)
+        return out
+
+    def id_articles(self, table: Table) -> list[tuple[int, str]]:
+        rows = scan(self._client, self._names[table], ["id", "article_id"])
+        return sorted((as_int(r["id"]), as_str(r["article_id"])) for r in rows)
+
+    # -- facts ------------------------------------------------------------------------------
+    def _listing_rows(self, source: str | None = None) -> list[Row]:
+        expr = "part == 0" + (f" and source == {quote(source)}" if source else "")
+        return list(scan(self._client, self._names["articles"], _LISTING, expr))
+
+    def about(self) -> IndexAbout:
+        m = self.manifest
+        rows = self._listing_rows()
+        by_source: dict[str, int] = {}
+        for r in rows:
+            name = as_str(r["source"])
+            by_source[name] = by_source.get(name, 0) + 1
+        order = sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0] == "", kv[0]))
+        dated = sorted(((as_float(r["date_ts"]), r) for r in rows if r["has_date"]), key=lambda p: p[0])
+        return IndexAbout(
+            index_dir=self.index_dir, version=self.version, model=m.model, index_type=m.index_type,
+            dimension=m.model.dimension, articles=m.articles, chunks=m.chunks, sentences=m.sentences,
+            sources=[SourceCount(name=name or "(unknown)", articles=n) for name, n in order],
+            earliest=_date(dated[0][1]["date"]) if dated else None,
+            latest=_date(dated[-1][1]["date"]) if dated else None, last_update=m.created_at,
+            size_bytes=self._size_bytes(),
+        )
+
+    def _size_bytes(self) -> int:
+        """Bytes of this version's collections (Milvus Lite: their folders; a server: 0)."""
+        if not self.target.is_lite:
+            return 0
+        root = Path(self.target.uri) / "collections"
+        names = [*self._names.values(), base_name(self.target.prefix, self.version)]
+        return sum(dir_size(root / n) for n in names if (root / n).is_dir())
+
+    def latest_articles(self, n: int) -> list[Article]:
+        rows = self._listing_rows()
+        rows.sort(key=lambda r: (-as_float(r["indexed_ts"]),
+                                 -(as_float(r["date_ts"]) if r["has_date"] else -1e18),
+                                 as_str(r["article_id"])))
+        ids = [as_str(r["article_id"]) for r in rows[: max(0, int(n))]]
+        found = self.get_articles(ids)
+        return [found[i] for i in ids if i in found]
+
+    def list_articles(self, limit: int | None = None, source: str | None = None) -> list[ArticleListing]:
+        rows = self._listing_rows(source)
+        rows.sort(key=lambda r: (not r["has_date"], -as_float(r["date_ts"]), as_str(r["article_id"])))
+        if limit is not None:
+            rows = rows[: max(0, int(limit))]
+        return [ArticleListing(id=as_str(r["article_id"]), title=as_str(r["title"]), date=_date(r["date"]),
+                               source=as_str(r["source"]) or None, url=as_str(r["url"]) or None)
+                for r in rows]
+
+    def undated_articles(self, sources: Sequence[str] | None = None) -> int:
+        expr = filter_expr(None, None, sources, self.manifest.sources)
+        return count(self._client, self._names["articles"],
+                     "part == 0 and has_date == false" + (f" and {expr}" if expr else ""))
+
+    def newer_version_available(self) -> bool:
+        """True when the alias now names another version than this reader's."""
+        try:
+            name = current_version(self._client, self.target)
+        except Exception:
+            return False
+        return name is not None and name != self.version
