@@ -190,7 +190,7 @@ def kept_store_versions(index_dir: Path, settings: IndexSettings | None = None) 
     from index.store.milvus.connection import connect, disconnect
 
     target = milvus_target(index_dir, settings)
-    client = connect(target)
+    client = connect(target, create=False)
     try:
         return kept_milvus_versions(client, target)
     finally:

@@ -86,7 +86,7 @@ def _check(client: MilvusClient, target: MilvusTarget, version: str, checked: li
 def verify_milvus(target: MilvusTarget) -> VerifyResult:
     """Verify the published version (IndexNotFoundError when nothing is published)."""
     checked: list[str] = []
-    client = connect(target)
+    client = connect(target, create=False)
     try:
         name = current_version(client, target)
         if name is None:

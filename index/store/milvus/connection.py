@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pymilvus import MilvusClient, MilvusException
 
-from index.errors import ConfigError, IndexLockedError, NewsbotError
+from index.errors import ConfigError, IndexLockedError, IndexNotFoundError, NewsbotError
 
 #: The default Milvus Lite data directory inside the index directory.
 LITE_FILE = "milvus.db"
@@ -94,9 +94,10 @@ def _probe_lite_lock(path: Path) -> None:
         os.close(fd)
 
 
-def connect(target: MilvusTarget) -> MilvusClient:
+def connect(target: MilvusTarget, create: bool = True) -> MilvusClient:
     """A client for ``target``; IndexLockedError when a Lite file is open in another process,
-    NewsbotError when the server cannot be reached."""
+    NewsbotError when the server cannot be reached.  ``create=False`` (readers): a Lite file
+    that does not exist is IndexNotFoundError, not a new empty database."""
     if not target.is_lite:
         try:
             return MilvusClient(uri=target.uri, token=target.token, timeout=10)
@@ -105,6 +106,9 @@ def connect(target: MilvusTarget) -> MilvusClient:
     path = Path(target.uri).absolute()
     with _lock:
         if str(path) not in _open_lite:
+            if not create and not path.exists():
+                raise IndexNotFoundError(f"no index at {path.parent} (no Milvus Lite file {path.name}); "
+                                         "run `newsbot index build` first")
             if not path.parent.is_dir():
                 raise ConfigError(f"NEWSBOT_MILVUS_URI: folder {path.parent} does not exist")
             _probe_lite_lock(path)

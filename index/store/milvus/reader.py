@@ -92,7 +92,7 @@ class MilvusReader:
         ModelMismatchError, IndexCorruptError when a collection is missing or unreadable."""
         from index.errors import IndexNotFoundError
 
-        client = connect(target)
+        client = connect(target, create=False)
         try:
             with milvus_errors(target.describe()):
                 name = version or current_version(client, target)

@@ -1,0 +1,193 @@
+"""What only the Milvus backend has: Milvus Lite's one-process rule, SIGKILL of a writer
+between its collections and the alias switch, and the CLI end to end (build, ask, verify)
+giving the same answer as FAISS.  Real Milvus Lite and real subprocesses, no mock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_store_support import make_article, make_articles, settings_for
+
+from index.embedding import HashingEmbedder
+from index.errors import IndexLockedError
+from index.pipeline import apply_changes
+from index.store import open_store_reader, published_version, verify_store
+from index.store.backend import milvus_target
+from index.store.milvus.catalog import unfinished_collections
+from index.store.milvus.connection import connect, disconnect
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"child exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the child")
+        time.sleep(0.05)
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from index.store.backend import milvus_target
+from index.store.milvus.connection import connect
+from index.settings import IndexSettings
+idx = Path(sys.argv[1])
+client = connect(milvus_target(idx, IndexSettings(index_dir=idx, backend="milvus")))
+Path(sys.argv[2]).write_text("open")
+time.sleep(120)
+"""
+
+
+def test_a_second_process_on_a_lite_file_is_one_clear_line(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    marker = tmp_path / "open"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(idx), str(marker)], cwd=TESTS.parent,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(marker, proc)
+        settings = settings_for(idx, backend="milvus")
+        t0 = time.monotonic()
+        with pytest.raises(IndexLockedError) as err:
+            connect(milvus_target(idx, settings))
+        assert time.monotonic() - t0 < 5
+        line = err.value.one_line()
+        assert "\n" not in line and "Milvus Lite" in line and "http://host:19530" in line
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGKILL while writing
+
+CHILD = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[4])
+from test_store_support import make_articles, settings_for
+from index.embedding import HashingEmbedder
+from index.pipeline import apply_changes
+import index.store.milvus.publish as pub
+
+idx, where, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+
+def stall():
+    marker.write_text(where)
+    time.sleep(600)
+
+embedder = HashingEmbedder()
+if where == "manifest":  # every data collection of the new version is written and flushed
+    create = pub._create
+    def stalling_create(client, name, part, *rest):
+        if part is None:
+            stall()
+        return create(client, name, part, *rest)
+    pub._create = stalling_create
+elif where == "insert":  # half-way through the new version's rows
+    batches = pub._batches
+    def stalling_batches(rows, size=pub._INSERT_ROWS):
+        for i, batch in enumerate(batches(rows, 2)):
+            if i == 3:
+                stall()
+            yield batch
+    pub._batches = stalling_batches
+else:  # while encoding
+    class Stalling(HashingEmbedder):
+        def encode(self, texts, batch_size=64):
+            stall()
+        def encode_late(self, texts, spans, batch_size=64):
+            stall()
+    embedder = Stalling()
+apply_changes(make_articles(8, start=100), (), settings_for(idx, backend="milvus"), embedder)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["encode", "insert", "manifest"])
+def test_sigkill_while_writing_keeps_the_alias_on_the_previous_version(
+        tmp_path: Path, hashing_embedder: HashingEmbedder, where: str) -> None:
+    idx = tmp_path / "idx"
+    settings = settings_for(idx, backend="milvus")
+    first = apply_changes(make_articles(12), (), settings, hashing_embedder)
+    assert first.published
+
+    marker = tmp_path / "stalled"
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(idx), where, str(marker), str(TESTS)],
+                            cwd=TESTS.parent, stderr=subprocess.PIPE)
+    try:
+        _wait_for(marker, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    assert published_version(idx, settings) == first.version
+    assert verify_store(idx, settings).ok
+    reader = open_store_reader(idx, settings)
+    try:
+        assert reader.version == first.version and reader.manifest.articles == 12
+        assert not reader.newer_version_available()
+    finally:
+        reader.close()
+
+    # the next writer drops what the killed one left and publishes normally
+    report = apply_changes([make_article(50)], (), settings, hashing_embedder)
+    assert report.published and report.articles == 13
+    target = milvus_target(idx, settings)
+    client = connect(target)
+    try:
+        assert unfinished_collections(client, target.prefix) == []
+    finally:
+        disconnect(target, client)
+    assert verify_store(idx, settings).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line, end to end
+
+
+def _newsbot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", *args],
+                          env=env, cwd=TESTS.parent, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_build_ask_verify_give_the_faiss_answer_on_milvus(tmp_path: Path) -> None:
+    from retrieval.cli import demo_article_files
+
+    sources = [str(p) for p in demo_article_files()]
+    question = "How much did Harbour Lights take in its first weekend?"
+    answers, counts = {}, {}
+    for backend in ("faiss", "milvus"):
+        idx = tmp_path / backend
+        env = {**os.environ, "NEWSBOT_MODEL": "hashing-test", "NEWSBOT_BACKEND": backend,
+               "NEWSBOT_INDEX_DIR": str(idx), "NEWSBOT_READER_CANDIDATES": "0",
+               "NEWSBOT_QUERY_RUNTIME": "torch"}
+        build = _newsbot(env, "index", "build", *sources)
+        assert build.returncode == 0, build.stderr
+        ask = _newsbot(env, "ask", question, "--json")
+        assert ask.returncode == 0, ask.stderr
+        answers[backend] = json.loads(ask.stdout.strip().splitlines()[-1])
+        verify = _newsbot(env, "index", "verify")
+        assert verify.returncode == 0 and verify.stdout.startswith("ok:"), verify.stderr
+        stats = _newsbot(env, "index", "stats", "--json")
+        assert stats.returncode == 0, stats.stderr
+        about = json.loads(stats.stdout)
+        counts[backend] = (about["articles"], about["chunks"], about["sentences"])
+    assert (tmp_path / "milvus" / "milvus.db").is_dir() and not (tmp_path / "milvus" / "versions").exists()
+    assert counts["milvus"] == counts["faiss"] and counts["faiss"][0] >= len(sources)
+    faiss, milvus = answers["faiss"], answers["milvus"]
+    assert milvus["sentences"] and milvus["sentences"][0]["text"] == faiss["sentences"][0]["text"]
+    assert milvus["answered"] == faiss["answered"]
