@@ -33,8 +33,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from index.embed_batch import ENCODE_BATCH  # noqa: E402
 from index.embedding import DelegatingEmbedder, Embedder, load_embedder  # noqa: E402
-from index.pipeline import ENCODE_BATCH, apply_changes  # noqa: E402
+from index.pipeline import apply_changes  # noqa: E402
 from index.settings import DEFAULT_MODEL, IndexSettings  # noqa: E402
 from index.store import IndexReader  # noqa: E402
 

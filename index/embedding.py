@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from index.errors import ConfigError
+from index.late_chunking import TokenSpans, pool_spans
 from index.models import ModelInfo
 from index.onnx_query import (
     MIN_COSINE,
@@ -55,6 +56,14 @@ class Embedder(Protocol):
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Shape ``(len(texts), dim)``, float32, each row unit length."""
+        ...
+
+    def encode_late(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector (as ``encode``) and, from the same pass, one unit vector per
+        character span of it (``late_chunking.pool_spans``); a span the model's token limit
+        cut off gets a zero row."""
         ...
 
 
@@ -193,6 +202,34 @@ class SentenceTransformerEmbedder:
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return vecs
 
+    def encode_late(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        dim = self._info.dimension
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32), []
+        import torch
+
+        # The same tokenizer call the model makes (truncated at its limit), for the offsets.
+        offsets = self._model.tokenizer(
+            list(texts), return_offsets_mapping=True, truncation=True, max_length=self._max_tokens
+        )["offset_mapping"]
+        bf16 = self._precision == "bf16" and len(texts) >= BF16_MIN_BATCH
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            tokens = self._model.encode(
+                list(texts), batch_size=batch_size, output_value="token_embeddings",
+                convert_to_numpy=False, show_progress_bar=False,
+            )
+        text_vecs = np.zeros((len(texts), dim), dtype=np.float32)
+        span_vecs: list[np.ndarray] = []
+        for i, (emb, offs) in enumerate(zip(tokens, offsets, strict=True)):
+            array = emb.float().numpy()
+            if len(array) != len(offs):  # a tokenizer the model does not share: fail loudly
+                raise RuntimeError(f"token embeddings ({len(array)}) and offsets ({len(offs)}) disagree")
+            text_vecs[i], pooled = pool_spans(TokenSpans(array, np.asarray(offs, dtype=np.int64)), spans[i])
+            span_vecs.append(pooled)
+        return text_vecs, span_vecs
+
     @property
     def short_runtime(self) -> str:
         """What runs short encodes: ``onnx`` or ``torch`` (after the first short encode)."""
@@ -268,6 +305,9 @@ class HashingEmbedder:
         return [len(_WORD.findall(t)) for t in texts]
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self._vectors(texts)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         dim = self._info.dimension
         out = np.zeros((len(texts), dim), dtype=np.float32)
         for row, text in enumerate(texts):
@@ -277,6 +317,14 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
+
+    def encode_late(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Span vectors are the spans' own bag of words (no context: a test double)."""
+        return self._vectors(texts), [
+            self._vectors([t[s:e] for s, e in text_spans]) for t, text_spans in zip(texts, spans, strict=True)
+        ]
 
 
 def load_embedder(model: str = DEFAULT_MODEL, threads: int = 0, precision: Precision = "auto",
@@ -316,3 +364,8 @@ class DelegatingEmbedder:
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return self.inner.encode(texts, batch_size=batch_size)
+
+    def encode_late(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.inner.encode_late(texts, spans, batch_size=batch_size)

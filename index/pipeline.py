@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from index.embed_batch import BatchEmbedder, PreparedArticle, chunk_input, prepare_chunks
 from index.embedding import Embedder
 from index.errors import DiskFullError, IndexNotFoundError, IngestError, IngestNote
 from index.models import Article, ModelInfo
@@ -46,15 +46,12 @@ from index.store import (
     require_index_folder,
     resolve_index_type,
     strict_published_version,
-    text_hash,
 )
 
 #: Flush pending articles to the embedder once this many texts (sentences + chunks) wait.
 #: Large lists let the model sort by length across many articles; the progress bar moves
 #: once per flush.
 FLUSH_TEXTS = 8192
-#: Batch size handed to the model's encode.
-ENCODE_BATCH = 64
 
 
 class BuildReport(BaseModel):
@@ -97,43 +94,6 @@ class BuildReport(BaseModel):
         )
 
 
-@dataclass
-class _Prepared:
-    """An article cut into sentences and chunks, with the texts to embed (pure data)."""
-
-    article: Article
-    sentences: list[tuple[int, int]]
-    hashes: tuple[str, str]
-    chunks: list[tuple[int, int]] = field(default_factory=list)
-    sentence_tokens: list[int] = field(default_factory=list)
-    title_tokens: int = 0
-
-
-def prepare_chunks(prepared: Sequence[_Prepared], embedder: Embedder, overlap: int) -> None:
-    """Count tokens of every sentence and title in ONE tokenizer call, then plan chunks."""
-    from index.text import plan_chunks
-
-    texts: list[str] = []
-    for p in prepared:
-        body = p.article.body
-        texts.extend(body[s:e] for s, e in p.sentences)
-        texts.append(p.article.title)
-    counts = embedder.count_tokens(texts) if texts else []
-    pos = 0
-    for p in prepared:
-        n = len(p.sentences)
-        p.sentence_tokens = list(counts[pos : pos + n])
-        p.title_tokens = int(counts[pos + n]) if p.article.title else 0
-        pos += n + 1
-        p.chunks = plan_chunks(p.sentence_tokens, embedder.max_tokens, overlap=overlap,
-                               title_tokens=p.title_tokens)
-
-
-def chunk_input(title: str, body: str, start: int, end: int) -> str:
-    """What is embedded for a chunk: the headline gives every chunk its context."""
-    return f"{title}\n{body[start:end]}" if title else body[start:end]
-
-
 class _Run:
     """State of one apply_changes call (keeps the core function readable)."""
 
@@ -144,12 +104,14 @@ class _Run:
         self.settings = settings
         self.report = report
         self.now = now
-        self.pending: list[_Prepared] = []
+        self.pending: list[PreparedArticle] = []
         self.pending_texts = 0
-        self.encoded: set[str] = set()
+        self.new_vectors = 0
         self.progress: Progress | None = None
-        # Vectors from earlier versions; within this run ``encoded`` already catches repeats.
-        self.may_reuse = embedder is not None and staged.has_vectors(embedder.info.name)
+        # Vectors from earlier versions; within a run the batch embedder catches repeats.
+        self.batches = None if embedder is None else BatchEmbedder(
+            staged, embedder, late=settings.sentence_vectors == "late",
+            may_reuse=staged.has_vectors(embedder.info.name))
 
     def queue(self, article: Article, hashes: tuple[str, str]) -> bool:
         """Split now (cheap) and queue for embedding; False when the body has no sentence."""
@@ -158,7 +120,7 @@ class _Run:
         spans = split_sentences(article.body)
         if not spans:
             return False
-        self.pending.append(_Prepared(article, spans, hashes))
+        self.pending.append(PreparedArticle(article, spans, hashes))
         # Roughly one chunk per ~8 sentences; exact counts come after tokenizing.
         self.pending_texts += len(spans) + len(spans) // 8 + 1
         if self.pending_texts >= FLUSH_TEXTS:
@@ -172,46 +134,15 @@ class _Run:
         batch, self.pending, self.pending_texts = self.pending, [], 0
         prepare_chunks(batch, self.embedder, self.settings.chunk_overlap_sentences)
 
-        inputs: dict[str, str] = {}
-        sent_rows: list[tuple[int, str, int, int, int, str]] = []
-        chunk_rows: list[tuple[int, str, int, int, int, int, int, int, str]] = []
-        n_sent = sum(len(p.sentences) for p in batch)
-        n_chunk = sum(len(p.chunks) for p in batch)
-        sid = self.staged.allocate_ids("sentences", n_sent)
-        cid = self.staged.allocate_ids("chunks", n_chunk)
-        for p in batch:
-            a = p.article
-            for pos, (s, e) in enumerate(p.sentences):
-                text = a.body[s:e]
-                h = text_hash(text)
-                inputs.setdefault(h, text)
-                sent_rows.append((sid, a.id, pos, s, e, h))
-                sid += 1
-            for pos, (first, last) in enumerate(p.chunks):
-                start, end = p.sentences[first][0], p.sentences[last][1]
-                text = chunk_input(a.title, a.body, start, end)
-                h = text_hash(text)
-                inputs.setdefault(h, text)
-                n_tok = p.title_tokens + sum(p.sentence_tokens[first : last + 1])
-                chunk_rows.append((cid, a.id, pos, first, last, start, end, n_tok, h))
-                cid += 1
-
-        model = self.embedder.info.name
-        todo = [h for h in inputs if h not in self.encoded]
-        stored = self.staged.stored_vectors(todo, model) if self.may_reuse else {}
-        missing = [h for h in todo if h not in stored]
-        if missing:
-            # One big call: the model sorts it by length, so batches carry little padding.
-            vectors = self.embedder.encode([inputs[h] for h in missing], batch_size=ENCODE_BATCH)
-            self.staged.put_vectors(missing, vectors, model)
-            self.report.embedded_texts += len(missing)
-        self.encoded.update(todo)
-
+        assert self.batches is not None
+        done = self.batches.embed(batch)
+        self.report.embedded_texts += done.embedded
+        self.new_vectors += done.new_vectors
         self.staged.insert_articles([p.article for p in batch], self.now, [p.hashes for p in batch])
-        self.staged.insert_sentences(sent_rows)
-        self.staged.insert_chunks(chunk_rows)
+        self.staged.insert_sentences(done.sentence_rows)
+        self.staged.insert_chunks(done.chunk_rows)
         if self.progress is not None:
-            self.progress.advance(len(batch), len(missing))
+            self.progress.advance(len(batch), done.embedded)
 
 
 def _cutoff(now: datetime, max_age: timedelta | None) -> float | None:
@@ -428,7 +359,7 @@ def _apply(
             and prev.index_type in ("hnsw", "ivf")):
         requested = prev.index_type
     itype = resolve_index_type(requested, n_chunks, settings.approximate_above)
-    report.reused_embeddings = staged.distinct_inputs() - report.embedded_texts
+    report.reused_embeddings = staged.distinct_inputs() - run.new_vectors
     report.articles, report.chunks, report.sentences = staged.counts()
     changed = staged.changed or (prev is not None and prev.index_type != itype)
     if not changed or model is None:

@@ -97,14 +97,15 @@ def test_rebuild_reuses_stored_embeddings(tmp_path: Path) -> None:
     rebuilt = apply_changes(make_articles(8), (), settings, emb, replace_all=True, index_type="hnsw")
     assert rebuilt.published and rebuilt.version != first.version
     assert (rebuilt.embedded_texts, emb.encoded) == (0, 0)
-    assert rebuilt.reused_embeddings == first.embedded_texts
+    # every distinct input (each chunk, each sentence) was stored and is reused
+    assert rebuilt.reused_embeddings == first.chunks + first.sentences
     with IndexReader.open(settings.index_dir) as r:
         assert r.manifest.index_type == "hnsw"
     assert verify_index(settings.index_dir).ok
 
 
-def test_changed_title_reuses_sentence_vectors(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path / "idx")
+def test_changed_title_reuses_sentence_vectors_when_separate(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "idx", sentence_vectors="separate")
     emb = CountingEmbedder()
     apply_changes([make_article(1)], (), settings, emb)
     renamed = make_article(1).model_copy(update={"title": "A brand new headline"})
@@ -113,6 +114,22 @@ def test_changed_title_reuses_sentence_vectors(tmp_path: Path) -> None:
     # sentences are embedded alone and did not change; chunks carry the title and did
     assert report.replaced == 1 and report.embedded_texts == report.chunks == emb.encoded
     assert report.reused_embeddings == report.sentences
+
+
+def test_changed_title_rereads_each_chunk_once_when_late(tmp_path: Path) -> None:
+    """Late chunking: a new headline is new context for every sentence, so the article's
+    chunks are read again, once each, and its sentences' vectors come from that pass."""
+    settings = settings_for(tmp_path / "idx")
+    assert settings.sentence_vectors == "late"
+    emb = CountingEmbedder()
+    first = apply_changes([make_article(1)], (), settings, emb)
+    assert first.embedded_texts == first.chunks == emb.encoded  # no second pass per sentence
+    renamed = make_article(1).model_copy(update={"title": "A brand new headline"})
+    emb.encoded = 0
+    report = apply_changes([renamed], (), settings, emb)
+    assert report.replaced == 1 and report.embedded_texts == report.chunks == emb.encoded
+    assert report.reused_embeddings == 0
+    assert verify_index(settings.index_dir).ok
 
 
 def test_build_holds_only_its_sources(tmp_path: Path, hashing_embedder: HashingEmbedder) -> None:

@@ -71,6 +71,11 @@ class CountingEmbedder(HashingEmbedder):
         self.encoded += len(texts)
         return super().encode(texts, batch_size)
 
+    def encode_late(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],  # type: ignore[no-untyped-def]
+                    batch_size: int = 64):
+        self.encoded += len(texts)  # one model pass per text, whatever its spans
+        return super().encode_late(texts, spans, batch_size)
+
 
 def write_jsonl(path: Path, articles: Sequence[Article], bad_lines: Sequence[int] = ()) -> Path:
     """Articles as JSONL; 1-based ``bad_lines`` are replaced by broken JSON."""
