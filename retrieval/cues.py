@@ -1,7 +1,7 @@
 """Answer-type cues in a sentence (pure text functions): does it hold a figure for "how many",
 a date for "when", a name the question does not already hold for "who" or "where"?
 
-``scoring.features`` turns them into the ``type`` feature; kept apart so scoring stays about
+``features.features`` turns them into the ``type_ok`` feature; kept apart so scoring stays about
 combining features, and these rules can be read (and tested) on their own.
 """
 
