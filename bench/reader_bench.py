@@ -45,7 +45,8 @@ from retrieval import scoring  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import EvalReport, QAItem, evaluate, load_qa  # noqa: E402
 from retrieval.query import analyse  # noqa: E402
-from retrieval.reader import Reader, ReaderPair, load_reader  # noqa: E402
+from retrieval.reader import Reader, load_reader  # noqa: E402
+from retrieval.reader_pairs import ReaderPair  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
 #: The threshold the pipeline without a reader shipped with (its calibration's own).

@@ -40,7 +40,7 @@ from index.lexical import tokenize  # noqa: E402
 from index.settings import DEFAULT_MODEL  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import contains_answer  # noqa: E402
-from retrieval.reader import WEIGHTS_DIR  # noqa: E402
+from retrieval.reader_files import WEIGHTS_DIR  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
 #: Negatives kept per question in the groups file (training reads the first few).

@@ -34,7 +34,8 @@ from retrieval.models import (
     Turn,
 )
 from retrieval.query import expand_for_search, merge_filters, parse_time_words, resolve_followup
-from retrieval.reader import Reader, ReaderPair
+from retrieval.reader import Reader
+from retrieval.reader_pairs import ReaderPair
 from retrieval.settings import RetrievalSettings, load_retrieval_settings
 
 #: Sentences at the start of an article that give every later sentence its topic (the lead).

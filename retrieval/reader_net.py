@@ -13,7 +13,8 @@ from transformers import BertConfig, BertModel
 
 from index.embedding import resolve_model_path
 from index.settings import DEFAULT_MODEL
-from retrieval.reader import RECORD_FILE, WEIGHTS_FILE, EncodedPairs
+from retrieval.reader_files import RECORD_FILE, WEIGHTS_FILE
+from retrieval.reader_pairs import EncodedPairs
 
 #: The packaged encoder's word-piece table: frozen in training, loaded from the package.
 SHARED_PARAMETER = "encoder.embeddings.word_embeddings.weight"

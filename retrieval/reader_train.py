@@ -33,8 +33,8 @@ import torch
 from index.errors import ConfigError
 from index.precision import Precision, resolve_precision
 from index.settings import DEFAULT_MODEL
-from retrieval.reader import InputLimits, ReaderPair, encode_pairs
 from retrieval.reader_net import SHARED_PARAMETER, build_network, file_sha256, save_weights, to_tensors
+from retrieval.reader_pairs import InputLimits, ReaderPair, encode_pairs
 
 CHECKPOINT = "checkpoint.pt"
 

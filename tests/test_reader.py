@@ -20,7 +20,8 @@ from index.pipeline import apply_changes
 from index.precision import cpu_has_bf16, resolve_precision
 from index.settings import IndexSettings
 from retrieval import Answerer, rerank, scoring
-from retrieval.reader import WEIGHTS_DIR, InputLimits, ReaderPair, encode_pairs, load_record
+from retrieval.reader_files import WEIGHTS_DIR, load_record
+from retrieval.reader_pairs import InputLimits, ReaderPair, encode_pairs
 from retrieval.settings import RetrievalSettings
 
 AMX_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n"
