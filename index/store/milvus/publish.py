@@ -20,8 +20,10 @@ from index.store.milvus.rows import Row, as_str, by_keys
 from index.store.milvus.schema import (
     BODY_PART_CHARS,
     DUMMY,
+    MAX_CHARS,
     PARTS,
     Part,
+    article_key,
     base_name,
     bm25_text,
     clip,
@@ -55,13 +57,20 @@ def _facets(a: StagedArticle) -> Row:
             "date_ts": art.date.timestamp() if art.date else 0.0, "source_lc": clip(art.source).lower()}
 
 
+def _sentence_ids(staged: MilvusStaged, a: StagedArticle) -> str:
+    ids = sorted(a.sentence_ids, key=lambda sid: staged.sentences[sid][2])
+    text = ",".join(str(i) for i in ids)
+    return text if len(text) <= MAX_CHARS else ""
+
+
 def _article_rows(staged: MilvusStaged) -> Iterator[Row]:
     for a in staged.articles.values():
         art = a.article
         body = art.body
         pieces = [body[i : i + BODY_PART_CHARS] for i in range(0, len(body), BODY_PART_CHARS)] or [""]
         for part, piece in enumerate(pieces):
-            yield {"key": f"{art.id}#{part:05d}", **_facets(a), "title": clip(art.title), "body": piece,
+            yield {"key": article_key(art.id, part), **_facets(a), "title": clip(art.title), "body": piece,
+                   "n_parts": len(pieces), "sentence_ids": _sentence_ids(staged, a) if part == 0 else "",
                    "date": art.date.isoformat() if art.date else "", "url": clip(art.url),
                    "source": clip(art.source), "byline": clip(art.byline), "origin": clip(art.origin),
                    "part": part, "body_hash": a.body_hash, "revision_hash": a.revision_hash,

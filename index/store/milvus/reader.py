@@ -31,6 +31,7 @@ from index.store.milvus.rows import Row, as_float, as_int, as_str, by_keys, coun
 from index.store.milvus.schema import (
     PARTS,
     Part,
+    article_key,
     base_name,
     dense_search_params,
     int_list,
@@ -82,6 +83,8 @@ class MilvusReader:
         self._names: dict[Part, str] = {p: part_name(target.prefix, version, p) for p in PARTS}
         self._lock = threading.RLock()
         self._articles: OrderedDict[str, Article] = OrderedDict()
+        self._by_article: OrderedDict[str, list[Sentence]] = OrderedDict()
+        self._sentence_ids: dict[str, list[int]] = {}
         self._filters: OrderedDict[tuple[str, int, bytes], str] = OrderedDict()
         self._closed = False
 
@@ -222,12 +225,22 @@ class MilvusReader:
                     self._articles.move_to_end(aid)
                     out[aid] = art
         if missing:
-            rows = by_keys(self._client, self._names["articles"], "article_id", missing, ARTICLE_FIELDS)
-            fetched = {aid: article_from_row(row, body)
-                       for aid, (row, body) in assemble_articles(rows).items()}
+            name = self._names["articles"]
+            rows = by_keys(self._client, name, "key", [article_key(a) for a in missing], ARTICLE_FIELDS)
+            more = [article_key(as_str(r["article_id"]), p)
+                    for r in rows for p in range(1, as_int(r["n_parts"]))]
+            if more:  # bodies longer than one row
+                rows += by_keys(self._client, name, "key", more, ARTICLE_FIELDS)
+            assembled = assemble_articles(rows)
+            fetched = {aid: article_from_row(row, body) for aid, (row, body) in assembled.items()}
+            sentence_ids = {aid: [int(i) for i in as_str(row["sentence_ids"]).split(",") if i]
+                            for aid, (row, _) in assembled.items()}
             out.update(fetched)
             with self._lock:
                 self._articles.update(fetched)
+                self._sentence_ids.update(sentence_ids)
+                while len(self._sentence_ids) > self.BODY_CACHE:
+                    self._sentence_ids.pop(next(iter(self._sentence_ids)))
                 while len(self._articles) > self.BODY_CACHE:
                     self._articles.popitem(last=False)
         return out
@@ -250,11 +263,31 @@ class MilvusReader:
 
     def sentences_of_article(self, article_id: str, first: int = 0,
                              last: int | None = None) -> list[Sentence]:
-        expr = f"article_id == {quote(article_id)} and position >= {int(first)}"
-        if last is not None:
-            expr += f" and position <= {int(last)}"
-        rows = self._client.query(self._names["sentences"], filter=expr, output_fields=_SENTENCE_OUT)
-        return sorted((_sentence(r) for r in rows), key=lambda s: s.position)
+        """Sentences at positions ``first..last``: an article's sentences are fetched once (one
+        query) and kept in an LRU, since answering asks for the lead and the neighbours of
+        every candidate."""
+        with self._lock:
+            cached = self._by_article.get(article_id)
+            if cached is not None:
+                self._by_article.move_to_end(article_id)
+        if cached is None:
+            with self._lock:
+                ids = self._sentence_ids.get(article_id)
+            if ids is None and self.get_articles([article_id]):
+                with self._lock:
+                    ids = self._sentence_ids.get(article_id)
+            if ids:  # a primary-key lookup
+                rows = by_keys(self._client, self._names["sentences"], "id", ids, _SENTENCE_OUT)
+            else:  # unknown article, or one with too many sentences to list: a scan
+                rows = self._client.query(self._names["sentences"], output_fields=_SENTENCE_OUT,
+                                          filter=f"article_id == {quote(article_id)}")
+            cached = sorted((_sentence(r) for r in rows), key=lambda s: s.position)
+            with self._lock:
+                self._by_article[article_id] = cached
+                while len(self._by_article) > self.BODY_CACHE:
+                    self._by_article.popitem(last=False)
+        hi = last if last is not None else 2**62
+        return [s for s in cached if first <= s.position <= hi]
 
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
         found = self.get_chunks([chunk_id])

@@ -48,6 +48,11 @@ def base_name(prefix: str, version: str) -> str:
     return f"{prefix}__{version.replace('-', '_')}"
 
 
+def article_key(article_id: str, part: int = 0) -> str:
+    """Primary key of part ``part`` of an article's row(s)."""
+    return f"{article_id}#{part:05d}"
+
+
 def part_name(prefix: str, version: str, part: Part) -> str:
     return f"{base_name(prefix, version)}__{part}"
 
@@ -143,6 +148,10 @@ def part_schema(part: Part, dim: int) -> CollectionSchema:
         for name in ("title", "body", "date", "url", "source", "byline", "origin"):
             schema.add_field(name, DataType.VARCHAR, max_length=_VARCHAR)
         schema.add_field("part", DataType.INT64)
+        schema.add_field("n_parts", DataType.INT64)
+        # The article's sentence ids in position order (part 0 only; "" if too many), so
+        # "the sentences of article X" is a primary-key lookup, not a scan.
+        schema.add_field("sentence_ids", DataType.VARCHAR, max_length=_VARCHAR)
         schema.add_field("body_hash", DataType.VARCHAR, max_length=64)
         schema.add_field("revision_hash", DataType.VARCHAR, max_length=64)
         schema.add_field("indexed_ts", DataType.DOUBLE)
@@ -192,4 +201,7 @@ def index_params(part: Part | None, index_type: str, rows: int) -> IndexParams:
                          params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
     else:
         params.add_index("dummy", index_type="FLAT", metric_type="L2")
+    if part in ("articles", "sentences", "chunks"):
+        # "the sentences of article X" is asked for every candidate: no full scan for it.
+        params.add_index("article_id", index_type="INVERTED")
     return params

@@ -56,8 +56,8 @@ def article_from_row(row: Row, body: str) -> Article:
     )
 
 
-ARTICLE_FIELDS = ["key", "article_id", "part", "title", "body", "date", "url", "source", "byline",
-                  "origin", "body_hash", "revision_hash", "indexed_ts"]
+ARTICLE_FIELDS = ["key", "article_id", "part", "n_parts", "sentence_ids", "title", "body", "date", "url",
+                  "source", "byline", "origin", "body_hash", "revision_hash", "indexed_ts"]
 SENTENCE_FIELDS = ["id", "article_id", "position", "start", "end", "text_hash"]
 CHUNK_FIELDS = ["id", "article_id", "position", "first_sentence", "last_sentence", "start", "end",
                 "n_tokens", "text_hash"]
