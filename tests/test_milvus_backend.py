@@ -191,3 +191,34 @@ def test_cli_build_ask_verify_give_the_faiss_answer_on_milvus(tmp_path: Path) ->
     faiss, milvus = answers["faiss"], answers["milvus"]
     assert milvus["sentences"] and milvus["sentences"][0]["text"] == faiss["sentences"][0]["text"]
     assert milvus["answered"] == faiss["answered"]
+
+
+def test_verify_names_what_is_wrong_in_the_published_collections(
+        tmp_path: Path, hashing_embedder: HashingEmbedder) -> None:
+    idx = tmp_path / "idx"
+    settings = settings_for(idx, backend="milvus")
+    report = apply_changes(make_articles(6), (), settings, hashing_embedder)
+    assert verify_store(idx, settings).ok
+    target = milvus_target(idx, settings)
+    sentences = f"{target.prefix}__{str(report.version).replace('-', '_')}__sentences"
+    client = connect(target)
+    try:
+        client.load_collection(sentences)
+        row = client.query(sentences, filter="id == 2", output_fields=["*"])[0]
+        row.pop("sparse", None)
+        client.upsert(sentences, [{**row, "end": row["end"] + 10_000}])  # offsets past the body
+        client.flush(sentences)
+    finally:
+        disconnect(target, client)
+    result = verify_store(idx, settings)
+    assert not result.ok and "offsets" in (result.reason or "")
+
+    client = connect(target)
+    try:
+        client.load_collection(sentences)
+        client.delete(sentences, filter="id == 3")
+        client.flush(sentences)
+    finally:
+        disconnect(target, client)
+    result = verify_store(idx, settings)
+    assert not result.ok and "counts disagree" in (result.reason or "")
