@@ -3,6 +3,8 @@
 Per question the work is deliberately small: one query encode (the only model call), four
 top-k searches (FAISS and BM25, over chunks and over sentences), a few SQLite fetches, and
 numpy over ~100 candidate sentences whose vectors were stored at index time.
+The candidates are gathered in :mod:`retrieval.candidates`; suggestions and the passage
+around a cited sentence in :mod:`retrieval.passages`.
 """
 
 from __future__ import annotations
@@ -18,45 +20,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.embedding import Embedder, load_embedder, threads_for
-from index.errors import NewsbotError
-from index.models import Article, Sentence
+from index.models import Article
 from index.precision import resolve_precision
 from index.settings import load_index_settings
 from retrieval import rerank, scoring
-from retrieval.fusion import ranks, rrf
-from retrieval.models import (
-    Answer,
-    AnswerSentence,
-    Filters,
-    Passage,
-    PassageSentence,
-    Suggestion,
-    Turn,
-)
+from retrieval.candidates import Gathered, Retrieval, gather_candidates
+from retrieval.fusion import rrf
+from retrieval.models import Answer, AnswerSentence, Filters, Passage, Suggestion, Turn
+from retrieval.passages import passage_around, suggestions
 from retrieval.query import expand_for_search, merge_filters, parse_time_words, resolve_followup
 from retrieval.reader import Reader
 from retrieval.reader_pairs import ReaderPair
 from retrieval.settings import RetrievalSettings, load_retrieval_settings
 
-#: Sentences at the start of an article that give every later sentence its topic (the lead).
-LEAD_SENTENCES = 2
-
 if TYPE_CHECKING:  # the store (FAISS, SQLite) is imported only where the index is opened
     from index.store import StoreReader
-
-
-class Retrieval:
-    """What the searches returned for one question (kept for benchmarks and debugging)."""
-
-    def __init__(self) -> None:
-        self.dense_chunks: list[tuple[int, float]] = []
-        self.bm25_chunks: list[tuple[int, float]] = []
-        self.dense_sentences: list[tuple[int, float]] = []
-        self.bm25_sentences: list[tuple[int, float]] = []
-        self.fused_chunks: list[int] = []
-        self.fused_chunk_scores: dict[int, float] = {}
-        self.qvec: np.ndarray = np.zeros(0, dtype=np.float32)
-        self.timings: dict[str, float] = {}
 
 
 def _day_bounds(f: Filters) -> tuple[datetime | None, datetime | None]:
@@ -321,101 +299,9 @@ class Answerer:
         r.fused_chunks = sorted(fused, key=lambda k: -fused[k])
         return r
 
-    def _candidates(
-        self, reader: StoreReader, r: Retrieval, preferred: set[str]
-    ) -> tuple[list[scoring.Candidate], np.ndarray, np.ndarray, dict[str, Article], dict[int, Sentence]]:
-        """Candidate sentences (those of the top passages and the top sentence hits), with the
-        sentence before each one for context, their stored vectors, and their articles."""
-        s = self.settings
-        top = r.fused_chunks[: s.top_k_passages]
-        chunks = reader.get_chunks(top)
-        chunk_rank = ranks(top)
-        n_sent = max(10, s.search_k // 2)
-        d_rank = ranks([i for i, _ in r.dense_sentences[:n_sent]])
-        b_rank = ranks([i for i, _ in r.bm25_sentences[:n_sent]])
-        hit_ids = list(dict.fromkeys(list(d_rank) + list(b_rank)))
-        hits = reader.get_sentences(hit_ids) if hit_ids else []
-        # positions wanted per article, the best passage rank of each position, and the best
-        # dense cosine of a passage holding it (title + chunk: the headline's context)
-        chunk_cos = dict(r.dense_chunks)
-        cos_floor = min(chunk_cos.values(), default=0.0)
-        wanted: dict[str, dict[int, int | None]] = {}
-        passage_cos: dict[tuple[str, int], float] = {}
-        for ch in chunks:
-            per = wanted.setdefault(ch.article_id, {})
-            rank = chunk_rank.get(ch.id)
-            cos = chunk_cos.get(ch.id, cos_floor)
-            for pos in range(ch.first_sentence, ch.last_sentence + 1):
-                old = per.get(pos)
-                per[pos] = rank if old is None else (min(old, rank) if rank is not None else old)
-                key = (ch.article_id, pos)
-                passage_cos[key] = max(passage_cos.get(key, cos_floor), cos)
-        bm25_scores = dict(r.bm25_sentences)
-        bm25_max = max(bm25_scores.values(), default=0.0) or 1.0
-        for h in hits:
-            wanted.setdefault(h.article_id, {}).setdefault(h.position, None)
-        fetched: dict[tuple[str, int], Sentence] = {}
-        for aid, per in wanted.items():
-            positions = sorted(per)
-            for lo, hi in _runs(positions):
-                for sent in reader.sentences_of_article(aid, max(0, lo - 1), hi):
-                    fetched[(aid, sent.position)] = sent
-        for aid in wanted:
-            # The article's lead (its first sentences) sets the topic of every later sentence:
-            # "Karabakh" is named there, not again beside the death toll.
-            if any((aid, pos) not in fetched for pos in range(LEAD_SENTENCES)):
-                for sent in reader.sentences_of_article(aid, 0, LEAD_SENTENCES - 1):
-                    fetched[(aid, sent.position)] = sent
-        articles = reader.get_articles(list(wanted))
-        cands: list[scoring.Candidate] = []
-        prev_ids: list[int | None] = []
-        sent_by_id: dict[int, Sentence] = {}
-        for aid, per in wanted.items():
-            art = articles.get(aid)
-            if art is None:
-                continue
-            for pos, rank in per.items():
-                found = fetched.get((aid, pos))
-                if found is None:
-                    continue
-                sent = found
-                prev = fetched.get((aid, pos - 1))
-                lead = " ".join(
-                    fetched[(aid, p)].text for p in range(min(pos - 1, LEAD_SENTENCES)) if (aid, p) in fetched
-                )
-                sent_by_id[sent.id] = sent
-                cands.append(
-                    scoring.Candidate(
-                        sentence_id=sent.id,
-                        article_id=aid,
-                        position=pos,
-                        text=sent.text,
-                        title=art.title,
-                        prev_text=prev.text if prev else "",
-                        lead_text=lead,
-                        passage_rank=rank,
-                        dense_rank=d_rank.get(sent.id),
-                        bm25_rank=b_rank.get(sent.id),
-                        date=art.date,
-                        preferred=aid in preferred,
-                        passage_cos=passage_cos.get((aid, pos), cos_floor),
-                        bm25=bm25_scores.get(sent.id, 0.0) / bm25_max,
-                    )
-                )
-                prev_ids.append(prev.id if prev else None)
-        all_ids = [c.sentence_id for c in cands] + [p for p in prev_ids if p is not None]
-        dim = self.embedder.info.dimension
-        if not cands:
-            z = np.zeros((0, dim), dtype=np.float32)
-            return cands, z, z, articles, sent_by_id
-        mat = np.asarray(reader.sentence_vectors(list(dict.fromkeys(all_ids))), dtype=np.float32)
-        row = {sid: i for i, sid in enumerate(dict.fromkeys(all_ids))}
-        vecs = mat[[row[c.sentence_id] for c in cands]]
-        prev_vecs = np.zeros_like(vecs)
-        for i, p in enumerate(prev_ids):
-            if p is not None:
-                prev_vecs[i] = mat[row[p]]
-        return cands, vecs, prev_vecs, articles, sent_by_id
+    def _candidates(self, reader: StoreReader, r: Retrieval, preferred: set[str]) -> Gathered:
+        """Candidate sentences, their vectors and articles (:func:`gather_candidates`)."""
+        return gather_candidates(reader, r, preferred, self.settings, self.embedder.info.dimension)
 
     def _idf(self, reader: StoreReader, terms: Sequence[str]) -> dict[str, float]:
         """Inverse document frequency of terms over the sentence BM25 index (cached)."""
@@ -428,79 +314,16 @@ class Answerer:
             out[t] = self._idf_cache.get(t, 1.0)
         return out
 
-    def _suggestions(
-        self, reader: StoreReader, r: Retrieval, articles: dict[str, Article]
-    ) -> list[Suggestion]:
+    def _suggestions(self, reader: StoreReader, r: Retrieval,
+                     articles: dict[str, Article]) -> list[Suggestion]:
         """The closest articles (by fused passage score) when we do not answer."""
-        out: list[Suggestion] = []
-        seen: set[str] = set()
-        top = r.fused_chunks[: max(self.settings.top_k_passages, 10)]
-        chunk_by_id = {c.id: c for c in reader.get_chunks(top)}
-        need = [c.article_id for c in chunk_by_id.values() if c.article_id not in articles]
-        if need:
-            articles = {**articles, **reader.get_articles(need)}
-        for cid in top:
-            ch = chunk_by_id.get(cid)
-            if ch is None or ch.article_id in seen or ch.article_id not in articles:
-                continue
-            a = articles[ch.article_id]
-            seen.add(a.id)
-            out.append(
-                Suggestion(
-                    article_id=a.id,
-                    title=a.title,
-                    source=a.source,
-                    date=a.date,
-                    url=a.url,
-                    score=round(r.fused_chunk_scores.get(cid, 0.0) * 60, 4),
-                )
-            )
-            if len(out) >= self.settings.max_suggestions:
-                break
-        return out
+        return suggestions(reader, r, articles, self.settings)
 
     # -- context ---------------------------------------------------------------------------
 
     def context(self, sentence_id: int, window: int = 2) -> Passage:
         """The sentences around a cited one (``window`` before and after), for "Source"."""
-        reader = self._reader
-        found = reader.get_sentences([sentence_id])
-        if not found:
-            raise NewsbotError(f"sentence {sentence_id} is not in the index (it may have been removed)")
-        sent = found[0]
-        art = reader.get_articles([sent.article_id]).get(sent.article_id)
-        around = reader.sentences_of_article(
-            sent.article_id, max(0, sent.position - window), sent.position + window
-        )
-        return Passage(
-            article_id=sent.article_id,
-            title=art.title if art else "",
-            source=art.source if art else None,
-            date=art.date if art else None,
-            url=art.url if art else None,
-            sentences=[
-                PassageSentence(
-                    sentence_id=x.id,
-                    position=x.position,
-                    start=x.start,
-                    end=x.end,
-                    text=x.text,
-                    cited=x.id == sentence_id,
-                )
-                for x in around
-            ],
-        )
-
-
-def _runs(positions: list[int]) -> list[tuple[int, int]]:
-    """Sorted positions → inclusive runs of consecutive ones."""
-    out: list[tuple[int, int]] = []
-    for p in positions:
-        if out and p == out[-1][1] + 1:
-            out[-1] = (out[-1][0], p)
-        else:
-            out.append((p, p))
-    return out
+        return passage_around(self._reader, sentence_id, window)
 
 
 def _bm25_idf(reader: StoreReader, terms: Sequence[str]) -> dict[str, float]:
