@@ -71,7 +71,9 @@ def target_for(index_dir: Path, uri: str, token: str, prefix: str) -> MilvusTarg
 
 
 _lock = threading.Lock()
-_open_lite: dict[str, int] = {}  # Lite data dirs this process has open → clients open
+#: One client per Milvus (and token) per process, shared by its readers and writers with a
+#: count of users: a bot that reopens the index on every publish reuses one connection.
+_clients: dict[tuple[str, str], tuple[MilvusClient, int]] = {}
 
 
 def _probe_lite_lock(path: Path) -> None:
@@ -94,50 +96,63 @@ def _probe_lite_lock(path: Path) -> None:
         os.close(fd)
 
 
-def connect(target: MilvusTarget, create: bool = True) -> MilvusClient:
-    """A client for ``target``; IndexLockedError when a Lite file is open in another process,
-    NewsbotError when the server cannot be reached.  ``create=False`` (readers): a Lite file
-    that does not exist is IndexNotFoundError, not a new empty database."""
+def _key(target: MilvusTarget) -> tuple[str, str]:
+    return (str(Path(target.uri).absolute()) if target.is_lite else target.uri, target.token)
+
+
+def _open(target: MilvusTarget, create: bool) -> MilvusClient:
     if not target.is_lite:
         try:
             return MilvusClient(uri=target.uri, token=target.token, timeout=10)
         except MilvusException as exc:
             raise NewsbotError(f"{target.describe()}: cannot connect ({one_line(exc)})") from None
     path = Path(target.uri).absolute()
+    if not create and not path.exists():
+        raise IndexNotFoundError(f"no index at {path.parent} (no Milvus Lite file {path.name}); "
+                                 "run `newsbot index build` first")
+    if not path.parent.is_dir():
+        raise ConfigError(f"NEWSBOT_MILVUS_URI: folder {path.parent} does not exist")
+    _probe_lite_lock(path)
+    try:
+        return MilvusClient(uri=str(path))
+    except MilvusException as exc:
+        _probe_lite_lock(path)
+        raise NewsbotError(f"{path}: cannot open Milvus Lite ({one_line(exc)})") from None
+
+
+def connect(target: MilvusTarget, create: bool = True) -> MilvusClient:
+    """This process's client for ``target`` (pair every call with :func:`disconnect`).
+
+    IndexLockedError when a Lite file is open in another process, NewsbotError when a server
+    cannot be reached.  ``create=False`` (readers): a Lite file that does not exist is
+    IndexNotFoundError, not a new empty database."""
+    key = _key(target)
     with _lock:
-        if str(path) not in _open_lite:
-            if not create and not path.exists():
-                raise IndexNotFoundError(f"no index at {path.parent} (no Milvus Lite file {path.name}); "
-                                         "run `newsbot index build` first")
-            if not path.parent.is_dir():
-                raise ConfigError(f"NEWSBOT_MILVUS_URI: folder {path.parent} does not exist")
-            _probe_lite_lock(path)
-        try:
-            client = MilvusClient(uri=str(path))
-        except MilvusException as exc:
-            _probe_lite_lock(path)
-            raise NewsbotError(f"{path}: cannot open Milvus Lite ({one_line(exc)})") from None
-        _open_lite[str(path)] = _open_lite.get(str(path), 0) + 1
-    return client
+        entry = _clients.get(key)
+        if entry is None:
+            entry = (_open(target, create), 0)
+        _clients[key] = (entry[0], entry[1] + 1)
+        return entry[0]
 
 
 def disconnect(target: MilvusTarget, client: MilvusClient) -> None:
-    """Close ``client``; the last client of a Lite file in this process releases the file, so
-    another process (the bot after an ``index build``) can open it."""
+    """One user fewer of ``client``; the last one closes it, and for a Lite file releases the
+    file, so another process (the bot after an ``index build``) can open it."""
+    key = _key(target)
+    with _lock:
+        entry = _clients.get(key)
+        ours = entry is not None and entry[0] is client
+        if entry is not None and ours and entry[1] > 1:
+            _clients[key] = (client, entry[1] - 1)
+            return
+        if ours:
+            del _clients[key]
     with contextlib.suppress(Exception):
         client.close()
-    if not target.is_lite:
-        return
-    path = str(Path(target.uri).absolute())
-    with _lock:
-        left = _open_lite.get(path, 0) - 1
-        if left > 0:
-            _open_lite[path] = left
-            return
-        _open_lite.pop(path, None)
+    if target.is_lite and ours:
         from milvus_lite.server_manager import server_manager_instance
 
-        server_manager_instance.release_server(path)
+        server_manager_instance.release_server(key[0])
 
 
 def one_line(exc: BaseException) -> str:
