@@ -10,14 +10,20 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from feed_server import FeedServer
 from test_store_support import make_article, make_articles, settings_for
+from typer.testing import CliRunner
 
+from bot.cli import app
 from index.embedding import HashingEmbedder
 from index.errors import IndexLockedError
+from index.live.watch import watch
 from index.pipeline import apply_changes
+from index.sources.settings import LiveSettings
 from index.store import open_store_reader, published_version, verify_store
 from index.store.backend import milvus_target
 from index.store.milvus.catalog import unfinished_collections
@@ -222,3 +228,41 @@ def test_verify_names_what_is_wrong_in_the_published_collections(
         disconnect(target, client)
     result = verify_store(idx, settings)
     assert not result.ok and "counts disagree" in (result.reason or "")
+
+
+def test_watch_and_the_index_commands_work_on_milvus(
+        srv: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    idx = tmp_path / "idx"
+    monkeypatch.setenv("NEWSBOT_BACKEND", "milvus")
+    monkeypatch.setenv("NEWSBOT_MODEL", "hashing-test")
+    monkeypatch.setenv("NEWSBOT_INDEX_DIR", str(idx))
+    items = []
+    for n, word in enumerate(["harbour", "airport"]):
+        url = srv.page(f"/news/{n}", f"Fire at the {word} warehouse",
+                       [f"Firefighters contained the blaze at the {word} warehouse on Sunday.",
+                        f"The {word} building will stay closed for repairs."])
+        items.append({"title": word, "link": url})
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(srv.feed("/feed.xml", "F", items[:1]) + "\n")
+    settings = settings_for(idx, backend="milvus", allow_private_urls=True)
+    live = LiveSettings(politeness_delay=0, fetch_timeout=2, max_redirects=3)
+    reports = watch(feeds, settings, HashingEmbedder(), timedelta(0), None, 1, live=live)
+    assert reports[0].articles_new == 1
+    feeds.write_text(srv.feed("/feed2.xml", "F", items) + "\n")
+    reports = watch(feeds, settings, HashingEmbedder(), timedelta(0), None, 1, live=live)
+    assert reports[0].articles_new == 1
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["index", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    ids = [json.loads(line)["id"] for line in listed.stdout.splitlines()]
+    assert len(ids) == 2
+    stats = runner.invoke(app, ["index", "stats"])
+    assert stats.exit_code == 0 and "milvus" in stats.stdout and "articles   2" in stats.stdout
+    removed = runner.invoke(app, ["index", "remove", ids[0]])
+    assert removed.exit_code == 0, removed.output
+    rolled = runner.invoke(app, ["index", "rollback", "--json"])
+    assert rolled.exit_code == 0, rolled.output
+    assert json.loads(rolled.stdout)["articles"] == 2
+    verified = runner.invoke(app, ["index", "verify"])
+    assert verified.exit_code == 0 and verified.stdout.startswith("ok:")
