@@ -5,7 +5,7 @@ through the ``backend`` fixture; what is Milvus-only lives in ``test_milvus_*.py
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,9 @@ from index.store import (
     rollback_store,
     verify_store,
 )
+from retrieval.answerer import Answerer
+from retrieval.models import Filters
+from retrieval.settings import RetrievalSettings
 
 
 @pytest.fixture(params=["faiss", "milvus"])
@@ -206,3 +209,42 @@ def test_versions_keep_n_and_rollback(settings: IndexSettings, hashing_embedder:
     assert forward.current == names[3]
     with pytest.raises(ConfigError, match="kept"):
         rollback_store(s.index_dir, names[0], s)
+
+
+def test_answerer_asks_filters_and_hot_reloads_on_either_backend(
+        built: IndexSettings, hashing_embedder: HashingEmbedder, hashing_settings: RetrievalSettings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_BACKEND", built.backend)
+    answerer = Answerer(built.index_dir, settings=hashing_settings, embedder=hashing_embedder)
+    try:
+        ans = answerer.ask("How much did quarterly profits at the media giant jump?")
+        assert ans.sentences and "1.13bn" in ans.sentences[0].text
+        only_bbc = answerer.ask("Which wire reported on the report number?", filters=Filters(sources=["bbc"]))
+        assert {s.article_id for s in only_bbc.sentences} <= {"art-3"}
+        late = answerer.ask("What happened to the snow roads?", filters=Filters(since=date(2024, 1, 10)))
+        assert {s.article_id for s in late.sentences} <= {"art-9", "art-10", "art-11"}
+        passage = answerer.context(ans.sentences[0].sentence_id, 1)
+        assert any(p.cited for p in passage.sentences)
+
+        old_version = answerer.reader.version
+        assert not answerer.reload_if_newer()
+        apply_changes([make_article(30)], (), built, hashing_embedder)
+        assert answerer.reload_if_newer() and answerer.reader.version != old_version
+    finally:
+        answerer.reader.close()
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "ivf"])
+def test_approximate_index_types(settings: IndexSettings, hashing_embedder: HashingEmbedder,
+                                 index_type: str) -> None:
+    report = apply_changes(make_articles(12), (), settings, hashing_embedder, index_type=index_type)
+    r = open_store_reader(settings.index_dir, settings)
+    try:
+        assert r.manifest.index_type == index_type
+        q = hashing_embedder.encode(["blizzards freezing temperatures"])[0]
+        best = r.get_sentences([r.search_sentences(q, 1)[0][0]])[0]
+        assert "blizzards" in best.text
+        assert r.version == report.version
+    finally:
+        r.close()
+    assert verify_store(settings.index_dir, settings).ok
