@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from pymilvus import MilvusClient
 
-from index.errors import IndexCorruptError
+from index.errors import IndexCorruptError, IndexNotFoundError
 from index.models import Article, ArticleListing, Chunk, Manifest, ModelInfo, Sentence
 from index.store.diskspace import dir_size
 from index.store.layout import check_model
@@ -93,8 +93,6 @@ class MilvusReader:
              version: str | None = None) -> MilvusReader:
         """Open the published (or a given) version: IndexNotFoundError when nothing is published,
         ModelMismatchError, IndexCorruptError when a collection is missing or unreadable."""
-        from index.errors import IndexNotFoundError
-
         client = connect(target, create=False)
         try:
             with milvus_errors(target.describe()):

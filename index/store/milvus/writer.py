@@ -94,10 +94,6 @@ class MilvusWriter:
         manifest, _ = read_manifest(self.client, self.target.prefix, name)
         return name, manifest
 
-    def make_room(self) -> list[str]:
-        """Nothing to do: Milvus holds the data (its disk is the cluster's concern)."""
-        return []
-
     def stage(self, fresh_if_broken: bool = False) -> MilvusStaged:
         """The current version's rows, to be changed; ``fresh_if_broken`` (a build) starts from
         nothing when the current version cannot be read."""
