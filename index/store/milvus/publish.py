@@ -36,6 +36,8 @@ from index.store.milvus.staging import MilvusStaged, StagedArticle
 from index.textproc import tokenize
 
 _INSERT_ROWS = 500
+#: Rows per insert call by collection: fewer, larger calls (an article row holds up to 64 KB).
+_BATCH: dict[Part, int] = {"articles": 100, "sentences": 2_000, "chunks": 2_000, "terms": 5_000}
 #: Terms per BM25 document (a 17-character token each; VARCHAR holds 65,535 bytes).
 _MAX_TERMS = 3_600
 
@@ -117,8 +119,8 @@ def _sentence_rows(staged: MilvusStaged, model: str, doc_terms: dict[tuple[str, 
                    df: Counter[str]) -> Iterator[Row]:
     vectors = _Vectors(staged, "sentences")
     ids = sorted(staged.sentences)
-    for i in range(0, len(ids), _INSERT_ROWS):
-        rows = [staged.sentences[sid] for sid in ids[i : i + _INSERT_ROWS]]
+    for i in range(0, len(ids), _BATCH["sentences"]):
+        rows = [staged.sentences[sid] for sid in ids[i : i + _BATCH["sentences"]]]
         vecs = vectors.fill([r[0] for r in rows], [r[5] for r in rows], model)
         for (sid, aid, pos, start, end, h), vec in zip(rows, vecs, strict=True):
             a = staged.articles[aid]
@@ -136,8 +138,8 @@ def _chunk_rows(staged: MilvusStaged, model: str,
     vectors = _Vectors(staged, "chunks")
     ids = sorted(staged.chunks)
     titles: dict[str, list[str]] = {}
-    for i in range(0, len(ids), _INSERT_ROWS):
-        rows = [staged.chunks[cid] for cid in ids[i : i + _INSERT_ROWS]]
+    for i in range(0, len(ids), _BATCH["chunks"]):
+        rows = [staged.chunks[cid] for cid in ids[i : i + _BATCH["chunks"]]]
         vecs = vectors.fill([r[0] for r in rows], [r[8] for r in rows], model)
         for (cid, aid, pos, first, last, start, end, n_tok, h), vec in zip(rows, vecs, strict=True):
             a = staged.articles[aid]
@@ -171,7 +173,7 @@ def write_version(client: MilvusClient, prefix: str, staged: MilvusStaged, manif
 
     def insert(part: Part, rows: Iterator[Row]) -> None:
         name = part_name(prefix, version, part)
-        for batch in _batches(rows):
+        for batch in _batches(rows, _BATCH[part]):
             client.insert(name, batch)
         client.flush(name)
         client.load_collection(name)
