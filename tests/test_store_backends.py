@@ -13,7 +13,7 @@ import pytest
 from test_store_support import CountingEmbedder, make_article, make_articles, settings_for
 
 from index.embedding import HashingEmbedder
-from index.errors import ConfigError, IndexNotFoundError, ModelMismatchError
+from index.errors import ConfigError, IndexNotFoundError, IngestError, ModelMismatchError
 from index.models import ModelInfo
 from index.pipeline import apply_changes
 from index.settings import IndexSettings
@@ -248,3 +248,11 @@ def test_approximate_index_types(settings: IndexSettings, hashing_embedder: Hash
     finally:
         r.close()
     assert verify_store(settings.index_dir, settings).ok
+
+
+def test_a_first_build_that_finds_nothing_leaves_no_index_folder(settings: IndexSettings,
+                                                                 hashing_embedder: HashingEmbedder) -> None:
+    with pytest.raises(IngestError, match="no articles found"):
+        apply_changes([], (), settings, hashing_embedder, replace_all=True, require_articles=True)
+    assert not settings.index_dir.exists()
+    assert published_version(settings.index_dir, settings) is None
