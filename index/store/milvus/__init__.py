@@ -3,7 +3,7 @@
 ``connection`` (Milvus Lite file or server, the one-process rule of Lite), ``schema``
 (collection names, fields, indexes, expressions), ``catalog`` (versions and the alias),
 ``staging`` (a version being written), ``publish`` (writing its collections), ``writer``
-(MilvusWriter), ``reader`` (MilvusReader), ``filters`` (date/source expressions), ``rows``
-(reading rows), ``checks`` (verify, rollback, kept versions).  Picked by
-:mod:`index.store.backend` when ``NEWSBOT_BACKEND=milvus``.
+(MilvusWriter), ``reader`` (MilvusReader), ``facts`` (stats and listings), ``filters``
+(date/source expressions), ``rows`` (reading rows), ``checks`` (verify, rollback, kept
+versions).  Picked by :mod:`index.store.backend` when ``NEWSBOT_BACKEND=milvus``.
 """

@@ -21,18 +21,17 @@ from pymilvus import MilvusClient
 
 from index.errors import IndexCorruptError, IndexNotFoundError
 from index.models import Article, ArticleListing, Chunk, Manifest, ModelInfo, Sentence
-from index.store.diskspace import dir_size
 from index.store.layout import check_model
+from index.store.milvus import facts
 from index.store.milvus.catalog import current_version
 from index.store.milvus.connection import MilvusTarget, connect, disconnect
 from index.store.milvus.filters import filter_expr
 from index.store.milvus.publish import read_manifest
-from index.store.milvus.rows import Row, as_float, as_int, as_str, by_keys, count, milvus_errors, scan
+from index.store.milvus.rows import Row, as_int, as_str, by_keys, count, milvus_errors, scan
 from index.store.milvus.schema import (
     PARTS,
     Part,
     article_key,
-    base_name,
     dense_search_params,
     int_list,
     part_name,
@@ -40,12 +39,11 @@ from index.store.milvus.schema import (
     quote,
 )
 from index.store.milvus.staging import ARTICLE_FIELDS, article_from_row, assemble_articles
-from index.store.protocols import Hits, IndexAbout, SourceCount, Table
+from index.store.protocols import Hits, IndexAbout, Table
 
 _SENTENCE_OUT = ["id", "article_id", "position", "start", "end", "text"]
 _CHUNK_OUT = ["id", "article_id", "position", "first_sentence", "last_sentence", "start", "end",
               "n_tokens", "text"]
-_LISTING = ["article_id", "title", "date", "date_ts", "has_date", "source", "url", "indexed_ts"]
 
 
 def _sentence(row: Row) -> Sentence:
@@ -60,11 +58,6 @@ def _chunk(row: Row) -> Chunk:
         first_sentence=as_int(row["first_sentence"]), last_sentence=as_int(row["last_sentence"]),
         start=as_int(row["start"]), end=as_int(row["end"]), n_tokens=as_int(row["n_tokens"]),
         text=as_str(row["text"]))
-
-
-def _date(value: object) -> datetime | None:
-    text = as_str(value)
-    return datetime.fromisoformat(text) if text else None
 
 
 class MilvusReader:
@@ -249,7 +242,10 @@ class MilvusReader:
             return []
         rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["sentences"], "id", wanted,
                                                      _SENTENCE_OUT)}
-        return [_sentence(rows[i]) for i in wanted if i in rows]
+        found = [_sentence(rows[i]) for i in wanted if i in rows]
+        if len(found) > 1:
+            self._prefetch_sentences([x.article_id for x in found])
+        return found
 
     def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
         wanted = [int(i) for i in ids]
@@ -257,7 +253,34 @@ class MilvusReader:
             return []
         rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["chunks"], "id", wanted,
                                                      _CHUNK_OUT)}
-        return [_chunk(rows[i]) for i in wanted if i in rows]
+        found = [_chunk(rows[i]) for i in wanted if i in rows]
+        if len(found) > 1:
+            self._prefetch_sentences([c.article_id for c in found])
+        return found
+
+    def _prefetch_sentences(self, article_ids: Sequence[str]) -> None:
+        """The sentences of these articles into the per-article cache, in two queries for all
+        of them: answering asks for the sentences around every hit, article by article."""
+        with self._lock:
+            todo = [a for a in dict.fromkeys(article_ids) if a not in self._by_article]
+        if not todo:
+            return
+        self.get_articles(todo)  # lists their sentence ids
+        with self._lock:
+            listed = {a: self._sentence_ids.get(a) or [] for a in todo}
+        wanted = [i for ids in listed.values() for i in ids]
+        if not wanted:
+            return
+        by_article: dict[str, list[Sentence]] = {}
+        for row in by_keys(self._client, self._names["sentences"], "id", wanted, _SENTENCE_OUT):
+            sent = _sentence(row)
+            by_article.setdefault(sent.article_id, []).append(sent)
+        with self._lock:
+            for aid, ids in listed.items():
+                if ids:
+                    self._by_article[aid] = sorted(by_article.get(aid, []), key=lambda x: x.position)
+            while len(self._by_article) > self.BODY_CACHE:
+                self._by_article.popitem(last=False)
 
     def sentences_of_article(self, article_id: str, first: int = 0,
                              last: int | None = None) -> list[Sentence]:
@@ -310,54 +333,20 @@ class MilvusReader:
         rows = scan(self._client, self._names[table], ["id", "article_id"])
         return sorted((as_int(r["id"]), as_str(r["article_id"])) for r in rows)
 
-    # -- facts ------------------------------------------------------------------------------
-    def _listing_rows(self, source: str | None = None) -> list[Row]:
-        expr = "part == 0" + (f" and source == {quote(source)}" if source else "")
-        return list(scan(self._client, self._names["articles"], _LISTING, expr))
-
+    # -- facts (index.store.milvus.facts) ---------------------------------------------------
     def about(self) -> IndexAbout:
-        m = self.manifest
-        rows = self._listing_rows()
-        by_source: dict[str, int] = {}
-        for r in rows:
-            name = as_str(r["source"])
-            by_source[name] = by_source.get(name, 0) + 1
-        order = sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0] == "", kv[0]))
-        dated = sorted(((as_float(r["date_ts"]), r) for r in rows if r["has_date"]), key=lambda p: p[0])
-        return IndexAbout(
-            index_dir=self.index_dir, version=self.version, model=m.model, index_type=m.index_type,
-            dimension=m.model.dimension, articles=m.articles, chunks=m.chunks, sentences=m.sentences,
-            sources=[SourceCount(name=name or "(unknown)", articles=n) for name, n in order],
-            earliest=_date(dated[0][1]["date"]) if dated else None,
-            latest=_date(dated[-1][1]["date"]) if dated else None, last_update=m.created_at,
-            size_bytes=self._size_bytes(),
-        )
-
-    def _size_bytes(self) -> int:
-        """Bytes of this version's collections (Milvus Lite: their folders; a server: 0)."""
-        if not self.target.is_lite:
-            return 0
-        root = Path(self.target.uri) / "collections"
-        names = [*self._names.values(), base_name(self.target.prefix, self.version)]
-        return sum(dir_size(root / n) for n in names if (root / n).is_dir())
+        """Counts, sources, date range, model, size: what ``index stats`` prints."""
+        return facts.about(self._client, self.target, self.index_dir, self.version, self.manifest)
 
     def latest_articles(self, n: int) -> list[Article]:
-        rows = self._listing_rows()
-        rows.sort(key=lambda r: (-as_float(r["indexed_ts"]),
-                                 -(as_float(r["date_ts"]) if r["has_date"] else -1e18),
-                                 as_str(r["article_id"])))
-        ids = [as_str(r["article_id"]) for r in rows[: max(0, int(n))]]
+        """The ``n`` most recently indexed articles (ties: newest article date first)."""
+        ids = facts.latest_ids(self._client, self._names["articles"], n)
         found = self.get_articles(ids)
         return [found[i] for i in ids if i in found]
 
     def list_articles(self, limit: int | None = None, source: str | None = None) -> list[ArticleListing]:
-        rows = self._listing_rows(source)
-        rows.sort(key=lambda r: (not r["has_date"], -as_float(r["date_ts"]), as_str(r["article_id"])))
-        if limit is not None:
-            rows = rows[: max(0, int(limit))]
-        return [ArticleListing(id=as_str(r["article_id"]), title=as_str(r["title"]), date=_date(r["date"]),
-                               source=as_str(r["source"]) or None, url=as_str(r["url"]) or None)
-                for r in rows]
+        """Articles newest first (undated last, then by id), optionally of one source."""
+        return facts.listing(self._client, self._names["articles"], limit, source)
 
     def undated_articles(self, sources: Sequence[str] | None = None) -> int:
         expr = filter_expr(None, None, sources, self.manifest.sources)
