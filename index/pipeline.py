@@ -20,30 +20,26 @@ sorts each list by length to minimise padding).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
+from index.build_report import BuildReport, EchoedLines, disk_full_error
 from index.embed_batch import BatchEmbedder, PreparedArticle, chunk_input, prepare_chunks
 from index.embedding import Embedder
 from index.errors import DiskFullError, IndexNotFoundError, IngestError, IngestNote
 from index.models import Article, ModelInfo
+from index.pipeline_inputs import expected_total, ingest, preflight, sources_label
 from index.progress import Progress, open_progress
 from index.settings import IndexSettings
 from index.store import (
-    IndexLock,
     IndexType,
     StagedChanges,
     check_model,
-    free_bytes,
     is_disk_full,
     make_room,
-    megabytes,
     open_store_writer,
     published_version,
-    require_index_folder,
     resolve_index_type,
     strict_published_version,
 )
@@ -52,46 +48,6 @@ from index.store import (
 #: Large lists let the model sort by length across many articles; the progress bar moves
 #: once per flush.
 FLUSH_TEXTS = 8192
-
-
-class BuildReport(BaseModel):
-    """What one build / add / remove / watch cycle did (printed as one line by the CLI)."""
-
-    added: int = 0
-    replaced: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    failures: list[str] = Field(default_factory=list)
-    #: Inputs skipped on purpose (not failures), e.g. an image in a folder of articles.
-    notes: list[str] = Field(default_factory=list)
-    removed: int = 0
-    #: Incoming articles older than the retention cutoff (``max_age``), not added.
-    expired: int = 0
-    articles: int = 0
-    chunks: int = 0
-    sentences: int = 0
-    #: Texts encoded by the model in this run.
-    embedded_texts: int = 0
-    #: Distinct embedding inputs of the resulting version whose vectors were already stored.
-    reused_embeddings: int = 0
-    seconds: float = 0.0
-    #: The version now current (the previous one when nothing changed).
-    version: str | None = None
-    published: bool = False
-    #: The version that was current before this run (None on a first build).
-    previous_version: str | None = None
-    #: Articles the previous version held.
-    previous_articles: int = 0
-    #: Older versions removed before writing because the disk was short of room.
-    removed_for_space: list[str] = Field(default_factory=list)
-
-    def summary_line(self) -> str:
-        return (
-            f"added {self.added}, replaced {self.replaced}, unchanged {self.unchanged}, "
-            f"duplicates {self.duplicates}, failed {self.failed}, removed {self.removed} "
-            f"in {self.seconds:.2f} s (version {self.version or 'none'})"
-        )
 
 
 class _Run:
@@ -183,8 +139,8 @@ def apply_changes(
     t0 = time.monotonic()
     now = now or datetime.now(UTC)
     report = BuildReport()
-    report.failures = _EchoedLines(on_failure)
-    report.notes = _EchoedLines(on_failure)
+    report.failures = EchoedLines(on_failure)
+    report.notes = EchoedLines(on_failure)
     index_dir = Path(settings.index_dir)
     with open_store_writer(index_dir, settings, lock_timeout) as writer:
         report.removed_for_space = make_room(writer)
@@ -221,28 +177,6 @@ def apply_changes(
     report.failures = list(report.failures)
     report.notes = list(report.notes)
     return report
-
-
-def disk_full_error(index_dir: Path, previous: str | None) -> DiskFullError:
-    """The one line for a write that ran out of room (the staged version is already gone)."""
-    kept = f"version {previous} is still current" if previous else "nothing was published"
-    return DiskFullError(
-        f"{index_dir}: the disk filled up while writing the new version ({megabytes(free_bytes(index_dir))} "
-        f"free); nothing changed, {kept}"
-    )
-
-
-class _EchoedLines(list[str]):
-    """A list that also hands each appended line to a callback."""
-
-    def __init__(self, callback: Callable[[str], None] | None) -> None:
-        super().__init__()
-        self._callback = callback
-
-    def append(self, line: str) -> None:
-        super().append(line)
-        if self._callback is not None:
-            self._callback(line)
 
 
 def _apply(
@@ -371,70 +305,6 @@ def _apply(
 # entry points used by the CLI
 
 
-def _ingest(sources: Sequence[str | Path], settings: IndexSettings) -> Iterator[Article | IngestError]:
-    """The articles of ``sources``, in order. URLs and feed files are fetched here, eagerly,
-    before the caller takes the writer lock: a slow server or a feed of many pages must not
-    keep every other writer (``watch``, another ``add``) waiting while it downloads. Local
-    files stay lazy, so a large folder is never held in memory."""
-    from index.sources import iter_articles
-    from index.sources.files import FEED_SUFFIXES
-    from index.sources.urls import is_url
-
-    names = [str(s) for s in sources]
-    fetched = {
-        name: list(iter_articles([name], settings))
-        for name in dict.fromkeys(names)
-        if is_url(name) or Path(name).suffix.lower() in FEED_SUFFIXES
-    }
-
-    def in_order() -> Iterator[Article | IngestError]:
-        for name in names:
-            if name in fetched:
-                yield from fetched.pop(name, [])
-            else:
-                yield from iter_articles([name], settings)
-
-    return in_order()
-
-
-def _expected(sources: Sequence[str | Path], settings: IndexSettings, progress: bool) -> int | None:
-    from index.sources import count_articles
-
-    return count_articles([str(s) for s in sources], settings) if progress else None
-
-
-def _label(sources: Sequence[str | Path]) -> str:
-    names = [str(s) for s in sources]
-    return " ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
-
-
-def preflight(sources: Sequence[str | Path], settings: IndexSettings, lock_timeout: float = 3.0) -> None:
-    """The checks that need no model, run before it loads (that takes seconds): the index
-    folder is a folder and not locked by another writer, and at least one source exists.
-
-    Raises the same one-line errors the build itself would, so a typo fails at once.
-    """
-    from index.sources import expand_globs
-    from index.sources.urls import is_url, is_web_url, url_scheme
-
-    index_dir = Path(settings.index_dir)
-    require_index_folder(index_dir)
-    if index_dir.is_dir():
-        with IndexLock(index_dir, lock_timeout):
-            pass
-    expanded = expand_globs([str(s) for s in sources])
-    def usable(source: str) -> bool:
-        return is_web_url(source) or (not is_url(source) and Path(source).expanduser().exists())
-
-    if not expanded or any(usable(s) for s in expanded):
-        return
-    refused = next((s for s in expanded if is_url(s)), None)
-    if refused is not None:
-        raise IngestError(refused, f"unsupported URL scheme {url_scheme(refused)!r}: only http and https; "
-                          "the index was not changed")
-    raise IngestError(_label(sources), "no such file or directory; the index was not changed")
-
-
 def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
                 progress: bool = True, index_type: str | None = None, lock_timeout: float = 3.0,
                 on_failure: Callable[[str], None] | None = None) -> BuildReport:
@@ -442,10 +312,11 @@ def build_index(sources: Sequence[str | Path], settings: IndexSettings, embedder
 
     Raises IngestError (and leaves the current version alone) when no article was found.
     """
-    return apply_changes(_ingest(sources, settings), (), settings, embedder, replace_all=True,
+    return apply_changes(ingest(sources, settings), (), settings, embedder, replace_all=True,
                          index_type=index_type, progress=progress,
-                         expected_total=_expected(sources, settings, progress), require_articles=True,
-                         sources_label=_label(sources), lock_timeout=lock_timeout, on_failure=on_failure)
+                         expected_total=expected_total(sources, settings, progress),
+                         require_articles=True, sources_label=sources_label(sources),
+                         lock_timeout=lock_timeout, on_failure=on_failure)
 
 
 def add_to_index(sources: Sequence[str | Path], settings: IndexSettings, embedder: Embedder,
@@ -457,9 +328,10 @@ def add_to_index(sources: Sequence[str | Path], settings: IndexSettings, embedde
     empty articles folder must not look like success and leave nothing to answer from.
     """
     first = published_version(Path(settings.index_dir), settings) is None
-    return apply_changes(_ingest(sources, settings), (), settings, embedder, progress=progress,
-                         expected_total=_expected(sources, settings, progress), lock_timeout=lock_timeout,
-                         require_articles=first, sources_label=_label(sources), on_failure=on_failure)
+    return apply_changes(ingest(sources, settings), (), settings, embedder, progress=progress,
+                         expected_total=expected_total(sources, settings, progress),
+                         lock_timeout=lock_timeout, require_articles=first,
+                         sources_label=sources_label(sources), on_failure=on_failure)
 
 
 def remove_from_index(ids: Sequence[str], settings: IndexSettings, lock_timeout: float = 3.0,
@@ -476,5 +348,6 @@ __all__ = [
     "apply_changes",
     "build_index",
     "chunk_input",
+    "preflight",
     "remove_from_index",
 ]

@@ -68,7 +68,7 @@ def test_lint_imports_fails_on_a_violation(tmp_path: Path, module: str, line: st
 
 #: TODO(issue 10): over the limit, but being edited for the Milvus backend at the time the
 #: rule came in; split them (or give a reason) once that lands, then empty this set.
-TEMPORARILY_ALLOWED: frozenset[str] = frozenset({"index/pipeline.py"})
+TEMPORARILY_ALLOWED: frozenset[str] = frozenset()
 
 
 def size_reason(path: Path) -> str | None:
