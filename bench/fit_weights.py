@@ -135,7 +135,7 @@ def collect_absent(answerer: Answerer, questions: list[dict], every: int) -> lis
 def feature_code_digest() -> str:
     """Digest of the code that computes features: a cache of samples is stale once it changes."""
     h = hashlib.sha256()
-    for name in ("scoring.py", "query.py", "answerer.py"):
+    for name in ("scoring.py", "features.py", "cues.py", "query.py", "timewords.py", "answerer.py"):
         h.update((ROOT / "retrieval" / name).read_bytes())
     return h.hexdigest()
 

@@ -21,8 +21,8 @@ COMBINATION_INPUTS: tuple[str, ...] = ("reader", "linear")
 #: Fitted by ``bench/fit_reader.py`` on SQuAD's calibration articles (kept out of the reader's
 #: training): a softmax over each question's reranked candidates.
 COMBINATION_WEIGHTS: Mapping[str, float] = {
-    "reader": 0.353,
-    "linear": 0.628,
+    "reader": 0.361,
+    "linear": 0.658,
 }
 #: ``COMBINATION_WEIGHTS`` in ``COMBINATION_INPUTS`` order.
 COMBINATION: tuple[float, ...] = scoring.in_order(COMBINATION_WEIGHTS, COMBINATION_INPUTS)
@@ -38,12 +38,12 @@ READER_CONFIDENCE_INPUTS: tuple[str, ...] = (
 #: Logistic weights over ``READER_CONFIDENCE_INPUTS`` by name (and the intercept), fitted by
 #: ``bench/fit_reader.py`` with every input allowed only to raise the confidence.
 READER_CONFIDENCE_WEIGHTS: Mapping[str, float] = {
-    "reader_top": 0.105,
-    "reader_max": 0.145,
-    "reader_share": 0.427,
+    "reader_top": 0.114,
+    "reader_max": 0.141,
+    "reader_share": 0.504,
     "combined_margin": 0.015,
-    "linear_logit": 0.729,
-    "intercept": -0.241,
+    "linear_logit": 0.723,
+    "intercept": -0.282,
 }
 #: ``READER_CONFIDENCE_WEIGHTS`` in ``READER_CONFIDENCE_INPUTS`` order, intercept last.
 READER_CALIBRATION: tuple[float, ...] = scoring.in_order(

@@ -46,7 +46,7 @@ def hashing_embedder() -> HashingEmbedder:
 #: lower confidences across the board; what the fast tests check is the ranking and the
 #: abstain/answer split between covered and uncovered questions, at this scaled-down threshold.
 #: The real-model tests use the default.
-HASHING_CONFIDENCE_THRESHOLD = 0.15
+HASHING_CONFIDENCE_THRESHOLD = 0.2
 
 
 @pytest.fixture(scope="session")
