@@ -258,14 +258,8 @@ def test_tiny_training_run_learns_the_fixture_groups(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        pytest.param(
-            "Who chairs Ryanair?",
-            "Bonderman",
-            # A known miss of the shipped reader (issue 11): it does not link the verb "chairs"
-            # to "chairman" and scores the Boeing-order sentence higher. strict: when a better
-            # reader fixes it, this fails until the mark is removed.
-            marks=pytest.mark.xfail(strict=True, reason="reader misses the verb form 'chairs'"),
-        ),
+        # issue 11's first example; answered since late-chunked sentence vectors and the refit
+        ("Who chairs Ryanair?", "Bonderman"),
         ("Who is Ryanair's chairman?", "Bonderman"),
         ("Who is Ryanair's deputy chief executive?", "Cawley"),
         ("How many jets has Ryanair ordered?", "70 more"),
