@@ -70,18 +70,12 @@ def gather_candidates(reader: StoreReader, r: Retrieval, preferred: set[str], se
     bm25_max = max(bm25_scores.values(), default=0.0) or 1.0
     for h in hits:
         wanted.setdefault(h.article_id, {}).setdefault(h.position, None)
-    fetched: dict[tuple[str, int], Sentence] = {}
-    for aid, per in wanted.items():
-        positions = sorted(per)
-        for lo, hi in _runs(positions):
-            for sent in reader.sentences_of_article(aid, max(0, lo - 1), hi):
-                fetched[(aid, sent.position)] = sent
-    for aid in wanted:
-        # The article's lead (its first sentences) sets the topic of every later sentence:
-        # "Karabakh" is named there, not again beside the death toll.
-        if any((aid, pos) not in fetched for pos in range(LEAD_SENTENCES)):
-            for sent in reader.sentences_of_article(aid, 0, LEAD_SENTENCES - 1):
-                fetched[(aid, sent.position)] = sent
+    # Each wanted run with the sentence before it, and the article's lead (its first
+    # sentences), which sets the topic of every later sentence ("Karabakh" is named there, not
+    # again beside the death toll): all in one fetch (one query per collection).
+    ranges = [(aid, max(0, lo - 1), hi) for aid, per in wanted.items() for lo, hi in _runs(sorted(per))]
+    ranges += [(aid, 0, LEAD_SENTENCES - 1) for aid in wanted]
+    fetched = {(s.article_id, s.position): s for s in reader.sentences_of_articles(ranges)}
     articles = reader.get_articles(list(wanted))
     cands: list[scoring.Candidate] = []
     prev_ids: list[int | None] = []

@@ -191,6 +191,9 @@ class ProtocolOnlyReader:
                              last: int | None = None) -> list[Sentence]:
         return self._use("sentences_of_article").sentences_of_article(article_id, first, last)
 
+    def sentences_of_articles(self, ranges: Sequence[tuple[str, int, int]]) -> list[Sentence]:
+        return self._use("sentences_of_articles").sentences_of_articles(ranges)
+
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
         return self._use("sentences_of_chunk").sentences_of_chunk(chunk_id)
 

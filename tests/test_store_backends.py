@@ -85,6 +85,43 @@ def test_dense_search_and_fetch(reader: StoreReader, hashing_embedder: HashingEm
     assert len(pairs) == reader.manifest.sentences and pairs == sorted(pairs)
 
 
+def test_sentences_of_articles_is_one_fetch_of_many_ranges(reader: StoreReader) -> None:
+    ranges = [("art-2", 1, 2), ("art-0", 0, 0), ("art-2", 2, 3), ("art-5", 3, 99), ("missing", 0, 5)]
+    got = reader.sentences_of_articles(ranges)
+    assert [(s.article_id, s.position) for s in got] == [
+        ("art-0", 0), ("art-2", 1), ("art-2", 2), ("art-2", 3), ("art-5", 3)]
+    one_by_one = {s.id: s for aid, lo, hi in ranges for s in reader.sentences_of_article(aid, lo, hi)}
+    assert {s.id: s.text for s in got} == {i: s.text for i, s in one_by_one.items()}
+    assert reader.sentences_of_articles([]) == []
+    # the vectors of what was fetched (Milvus keeps them from the fetch; FAISS copies them out)
+    ids = [s.id for s in got]
+    assert reader.sentence_vectors(ids).shape == (len(ids), reader.manifest.model.dimension)
+    with pytest.raises(KeyError):
+        reader.sentence_vectors([*ids, 10**9])
+
+
+def test_both_backends_give_the_same_answers_and_vectors(tmp_path: Path, hashing_embedder: HashingEmbedder,
+                                                         hashing_settings: RetrievalSettings) -> None:
+    questions = ["How much did quarterly profits at the media giant jump?",
+                 "What happened to the snow roads?", "Which wire reported on the report number?"]
+    got: dict[str, list[tuple[bool, list[int], list[int]]]] = {}
+    vectors: dict[str, np.ndarray] = {}
+    for name in ("faiss", "milvus"):
+        s = settings_for(tmp_path / name, backend=name)
+        apply_changes(make_articles(12), (), s, hashing_embedder)
+        r = open_store_reader(s.index_dir, s)
+        try:
+            a = Answerer(s.index_dir, settings=hashing_settings, embedder=hashing_embedder, reader=r)
+            answers = [a.ask(q) for q in questions]
+            got[name] = [(x.answered, [c.sentence_id for c in x.sentences],
+                          [c.sentence_id for c in x.alternatives]) for x in answers]
+            vectors[name] = r.sentence_vectors([i for i, _ in r.id_articles("sentences")])
+        finally:
+            r.close()
+    assert got["faiss"] == got["milvus"]
+    assert np.allclose(vectors["faiss"], vectors["milvus"], atol=1e-6)
+
+
 def test_lexical_search_and_filters(reader: StoreReader) -> None:
     hits = reader.bm25_sentences("who made 1.13bn", 5)
     assert hits and all(s > 0 for _, s in hits)

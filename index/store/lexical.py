@@ -72,4 +72,5 @@ def lexical_search(lex: LexicalIndex, ids: np.ndarray, query: str, k: int,
         positions = pos[ok]
         if positions.size == 0:
             return []
-    return [(int(ids[p]), s) for p, s in lex.search(query, k, positions)]
+    # Ties in id order, as the Milvus backend returns them.
+    return sorted(((int(ids[p]), s) for p, s in lex.search(query, k, positions)), key=lambda h: (-h[1], h[0]))

@@ -29,6 +29,9 @@ from index.store.metadata import (
 )
 from index.store.protocols import Table
 
+#: Position ranges per query of ``sentences_of_articles`` (3 bound values each).
+_RANGES = 300
+
 
 @dataclass(frozen=True)
 class ArticleSummary:
@@ -155,6 +158,19 @@ class MetadataReader:
             (article_id, first, hi),
         )
         return self._sentences_from_rows(rows)
+
+    def sentences_of_articles(self, ranges: Sequence[tuple[str, int, int]]) -> list[Sentence]:
+        """The sentences of several ``(article_id, first, last)`` position ranges in one query
+        per ``_RANGES`` ranges, ordered by article id, then position."""
+        wanted = sorted(set(ranges))
+        rows: list[Sequence[Any]] = []
+        for i in range(0, len(wanted), _RANGES):
+            part = wanted[i : i + _RANGES]
+            where = " OR ".join(["(article_id = ? AND position BETWEEN ? AND ?)"] * len(part))
+            rows.extend(self._query(f"SELECT {SENTENCE_COLS} FROM sentences WHERE {where}",
+                                    tuple(v for r in part for v in r)))
+        unique = {int(r[0]): r for r in rows}
+        return self._sentences_from_rows(sorted(unique.values(), key=lambda r: (r[1], r[2])))
 
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
         """The sentences a chunk is made of, in order."""

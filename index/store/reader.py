@@ -268,13 +268,28 @@ class IndexReader:
         """Sentences at positions ``first..last`` (inclusive; ``last=None`` → to the end)."""
         return self._meta.sentences_of_article(article_id, first, last)
 
+    def sentences_of_articles(self, ranges: Sequence[tuple[str, int, int]]) -> list[Sentence]:
+        """The sentences of several ``(article_id, first, last)`` ranges, in one query."""
+        return self._meta.sentences_of_articles(ranges)
+
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
         """The sentences a chunk is made of, in order."""
         return self._meta.sentences_of_chunk(chunk_id)
 
     def sentence_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """Stored sentence embeddings, one row per id in the order given (KeyError if unknown)."""
+        """Stored sentence embeddings, one row per id in the order given (KeyError if unknown).
+
+        Flat and HNSW indexes hold the same float32 vectors as ``meta.sqlite``, so they are
+        copied out of the FAISS index by id (~0.1 ms for 100) instead of joined in SQL (~3 ms);
+        an unknown id, or an IVF index (no direct map), takes the SQL path."""
         wanted = [int(v) for v in ids]
+        index = self._sentences_index
+        if wanted and index is not None and self.manifest.index_type != "ivf":
+            try:
+                found_rows = index.reconstruct_batch(np.asarray(wanted, dtype=np.int64))
+                return np.asarray(found_rows, dtype=np.float32)
+            except RuntimeError:
+                pass  # an id not in the index: the SQL path says which
         found = self._meta.sentence_vector_blobs(wanted, self.manifest.model.name)
         out = np.empty((len(wanted), self.manifest.model.dimension), dtype=np.float32)
         for row, sid in enumerate(wanted):

@@ -108,7 +108,9 @@ def dense_search(index: FaissIndex, vector: np.ndarray, k: int,
         scores, labels = index.search(q, k, params=params)
     finally:
         faiss.omp_set_num_threads(prev_threads)
-    return [(int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if i >= 0]
+    # Ties (duplicate texts) in id order, as the Milvus backend returns them.
+    return sorted(((int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if i >= 0),
+                  key=lambda h: (-h[1], h[0]))
 
 
 def _exact_subset(index: FaissIndex, q: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:

@@ -64,6 +64,8 @@ class MilvusReader:
     """A read-only view of one published Milvus version; safe to share between threads."""
 
     BODY_CACHE = 2048
+    #: Sentence vectors kept from the prefetch (~1.5 kB each at 384 dimensions).
+    VECTOR_CACHE = 20_000
     _FILTER_CACHE = 64
 
     def __init__(self, index_dir: str, target: MilvusTarget, client: MilvusClient, version: str,
@@ -79,6 +81,8 @@ class MilvusReader:
         self._by_article: OrderedDict[str, list[Sentence]] = OrderedDict()
         self._sentence_ids: dict[str, list[int]] = {}
         self._filters: OrderedDict[tuple[str, int, bytes], str] = OrderedDict()
+        self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._sentences: OrderedDict[int, Sentence] = OrderedDict()
         self._closed = False
 
     @classmethod
@@ -142,7 +146,8 @@ class MilvusReader:
             return []
         res = self._client.search(self._names[table], data=data, anns_field=field, limit=int(k),
                                   filter=expr, output_fields=["id"], search_params=params)
-        return [(int(h["id"]), float(h["distance"])) for h in res[0]] if res else []
+        hits = [(int(h["id"]), float(h["distance"])) for h in res[0]] if res else []
+        return sorted(hits, key=lambda h: (-h[1], h[0]))  # ties in id order, as on FAISS
 
     def search_chunks(self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> Hits:
         """Top ``k`` (chunk id, inner product) for a unit query vector, best first."""
@@ -242,10 +247,7 @@ class MilvusReader:
             return []
         rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["sentences"], "id", wanted,
                                                      _SENTENCE_OUT)}
-        found = [_sentence(rows[i]) for i in wanted if i in rows]
-        if len(found) > 1:
-            self._prefetch_sentences([x.article_id for x in found])
-        return found
+        return [_sentence(rows[i]) for i in wanted if i in rows]
 
     def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
         wanted = [int(i) for i in ids]
@@ -253,34 +255,7 @@ class MilvusReader:
             return []
         rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["chunks"], "id", wanted,
                                                      _CHUNK_OUT)}
-        found = [_chunk(rows[i]) for i in wanted if i in rows]
-        if len(found) > 1:
-            self._prefetch_sentences([c.article_id for c in found])
-        return found
-
-    def _prefetch_sentences(self, article_ids: Sequence[str]) -> None:
-        """The sentences of these articles into the per-article cache, in two queries for all
-        of them: answering asks for the sentences around every hit, article by article."""
-        with self._lock:
-            todo = [a for a in dict.fromkeys(article_ids) if a not in self._by_article]
-        if not todo:
-            return
-        self.get_articles(todo)  # lists their sentence ids
-        with self._lock:
-            listed = {a: self._sentence_ids.get(a) or [] for a in todo}
-        wanted = [i for ids in listed.values() for i in ids]
-        if not wanted:
-            return
-        by_article: dict[str, list[Sentence]] = {}
-        for row in by_keys(self._client, self._names["sentences"], "id", wanted, _SENTENCE_OUT):
-            sent = _sentence(row)
-            by_article.setdefault(sent.article_id, []).append(sent)
-        with self._lock:
-            for aid, ids in listed.items():
-                if ids:
-                    self._by_article[aid] = sorted(by_article.get(aid, []), key=lambda x: x.position)
-            while len(self._by_article) > self.BODY_CACHE:
-                self._by_article.popitem(last=False)
+        return [_chunk(rows[i]) for i in wanted if i in rows]
 
     def sentences_of_article(self, article_id: str, first: int = 0,
                              last: int | None = None) -> list[Sentence]:
@@ -310,6 +285,43 @@ class MilvusReader:
         hi = last if last is not None else 2**62
         return [s for s in cached if first <= s.position <= hi]
 
+    def sentences_of_articles(self, ranges: Sequence[tuple[str, int, int]]) -> list[Sentence]:
+        """The sentences of several ``(article_id, first, last)`` ranges, in two queries for
+        all of them: the articles' rows (cached) list their sentence ids in position order, so
+        a range is a slice of that list; then those sentences by primary key, with their
+        vectors, which stay cached for :meth:`sentence_vectors` (a version never changes)."""
+        with self._lock:
+            unknown = [a for a in dict.fromkeys(aid for aid, _, _ in ranges) if a not in self._sentence_ids]
+        if unknown:
+            self.get_articles(unknown)
+        picked: dict[int, Sentence] = {}
+        wanted: list[int] = []
+        for aid, first, last in ranges:
+            with self._lock:
+                listed = self._sentence_ids.get(aid)
+            if not listed:  # unknown article, or too many sentences to list on its row
+                picked.update((s.id, s) for s in self.sentences_of_article(aid, first, last))
+                continue
+            wanted.extend(listed[max(0, first) : max(0, last + 1)])
+        with self._lock:
+            for sid in wanted:
+                hit = self._sentences.get(sid)
+                if hit is not None:
+                    picked[sid] = hit
+        todo = [i for i in dict.fromkeys(wanted) if i not in picked]
+        if todo:
+            rows = by_keys(self._client, self._names["sentences"], "id", todo, [*_SENTENCE_OUT, "vector"])
+            with self._lock:
+                for row in rows:
+                    sent = _sentence(row)
+                    picked[sent.id] = self._sentences[sent.id] = sent
+                    self._vectors[sent.id] = np.asarray(row["vector"], dtype=np.float32)
+                while len(self._sentences) > self.VECTOR_CACHE:
+                    self._sentences.popitem(last=False)
+                while len(self._vectors) > self.VECTOR_CACHE:
+                    self._vectors.popitem(last=False)
+        return sorted(picked.values(), key=lambda s: (s.article_id, s.position))
+
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
         found = self.get_chunks([chunk_id])
         if not found:
@@ -319,9 +331,12 @@ class MilvusReader:
 
     def sentence_vectors(self, ids: Sequence[int]) -> np.ndarray:
         wanted = [int(v) for v in ids]
-        rows = by_keys(self._client, self._names["sentences"], "id", wanted,
-                       ["id", "vector"]) if wanted else []
-        found = {as_int(r["id"]): r["vector"] for r in rows}
+        with self._lock:
+            found: dict[int, object] = {i: self._vectors[i] for i in wanted if i in self._vectors}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            rows = by_keys(self._client, self._names["sentences"], "id", missing, ["id", "vector"])
+            found.update({as_int(r["id"]): r["vector"] for r in rows})
         out = np.empty((len(wanted), self.manifest.model.dimension), dtype=np.float32)
         for i, sid in enumerate(wanted):
             if sid not in found:
