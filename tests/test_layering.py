@@ -50,6 +50,7 @@ def copy_packages(dest: Path) -> None:
         ("index/store/layout.py", "import index.sources.dates\n", "independent"),
         ("index/sources/dates.py", "import index.live.state\n", "neither index.live"),
         ("bot/render.py", "import bot.handlers\n", "no import cycle"),  # handlers imports render
+        ("retrieval/models.py", "import pymilvus\n", "only index.store imports pymilvus"),
     ],
 )
 def test_lint_imports_fails_on_a_violation(tmp_path: Path, module: str, line: str, broken: str) -> None:
