@@ -300,6 +300,6 @@ def test_weights_are_named_and_kept_in_feature_order() -> None:
 def test_reader_weights_are_named_too() -> None:
     from retrieval import rerank
 
-    assert rerank.COMBINATION == tuple(rerank.COMBINATION_WEIGHTS[k] for k in rerank.COMBINATION_INPUTS)
+    assert tuple(rerank.COMBINATION_WEIGHTS[k] for k in rerank.COMBINATION_INPUTS) == rerank.COMBINATION
     assert list(rerank.READER_CONFIDENCE_WEIGHTS) == [*rerank.READER_CONFIDENCE_INPUTS, "intercept"]
-    assert rerank.READER_CALIBRATION == tuple(rerank.READER_CONFIDENCE_WEIGHTS.values())
+    assert tuple(rerank.READER_CONFIDENCE_WEIGHTS.values()) == rerank.READER_CALIBRATION
