@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from index.lru import BoundedLRU
 from index.models import Article, ArticleListing, Chunk, Sentence
 from index.store.metadata import (
     ARTICLE_COLS,
@@ -55,8 +55,7 @@ class MetadataReader:
         self._conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
                                      check_same_thread=False)
         self._lock = threading.RLock()
-        self._articles: OrderedDict[str, Article] = OrderedDict()
-        self._body_cache = body_cache
+        self._articles: BoundedLRU[str, Article] = BoundedLRU(body_cache)
         self._closed = False
 
     def close(self) -> None:
@@ -94,16 +93,8 @@ class MetadataReader:
     # -- rows by id ---------------------------------------------------------------------------
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
         """Articles by id (unknown ids are left out); bodies come from an in-memory LRU."""
-        out: dict[str, Article] = {}
         with self._lock:
-            missing = []
-            for aid in dict.fromkeys(ids):
-                art = self._articles.get(aid)
-                if art is None:
-                    missing.append(aid)
-                else:
-                    self._articles.move_to_end(aid)
-                    out[aid] = art
+            out, missing = self._articles.split(ids)
             for batch in batched(missing):
                 rows = self._conn.execute(
                     f"SELECT {ARTICLE_COLS} FROM articles WHERE id IN ({placeholders(len(batch))})", batch
@@ -111,9 +102,7 @@ class MetadataReader:
                 for row in rows:
                     art = article_from_row(row)
                     out[art.id] = art
-                    self._articles[art.id] = art
-            while len(self._articles) > self._body_cache:
-                self._articles.popitem(last=False)
+                    self._articles.put(art.id, art)
         return out
 
     def _rows_by_id(self, cols: str, table: Table, ids: Sequence[int] | np.ndarray) -> list[Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from pymilvus import MilvusClient
 
 from index.errors import IndexCorruptError, IndexNotFoundError
+from index.lru import BoundedLRU
 from index.models import Article, ArticleListing, Chunk, Manifest, ModelInfo, Sentence
 from index.store.layout import check_model
 from index.store.milvus import facts
@@ -77,12 +77,12 @@ class MilvusReader:
         self.manifest = manifest
         self._names: dict[Part, str] = {p: part_name(target.prefix, version, p) for p in PARTS}
         self._lock = threading.RLock()
-        self._articles: OrderedDict[str, Article] = OrderedDict()
-        self._by_article: OrderedDict[str, list[Sentence]] = OrderedDict()
-        self._sentence_ids: dict[str, list[int]] = {}
-        self._filters: OrderedDict[tuple[str, int, bytes], str] = OrderedDict()
-        self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._sentences: OrderedDict[int, Sentence] = OrderedDict()
+        self._articles: BoundedLRU[str, Article] = BoundedLRU(self.BODY_CACHE)
+        self._by_article: BoundedLRU[str, list[Sentence]] = BoundedLRU(self.BODY_CACHE)
+        self._sentence_ids: BoundedLRU[str, list[int]] = BoundedLRU(self.BODY_CACHE)
+        self._filters: BoundedLRU[tuple[str, int, bytes], str] = BoundedLRU(self._FILTER_CACHE)
+        self._vectors: BoundedLRU[int, np.ndarray] = BoundedLRU(self.VECTOR_CACHE)
+        self._sentences: BoundedLRU[int, Sentence] = BoundedLRU(self.VECTOR_CACHE)
         self._closed = False
 
     @classmethod
@@ -195,9 +195,7 @@ class MilvusReader:
         ids = np.sort(np.fromiter((as_int(r["id"]) for r in rows), dtype=np.int64))
         if expr:
             with self._lock:
-                self._filters[self._filter_key(table, ids)] = expr
-                while len(self._filters) > self._FILTER_CACHE:
-                    self._filters.popitem(last=False)
+                self._filters.put(self._filter_key(table, ids), expr)
         return ids
 
     def chunk_ids_matching(self, since: datetime | None, until: datetime | None,
@@ -210,16 +208,8 @@ class MilvusReader:
 
     # -- fetch --------------------------------------------------------------------------------
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
-        out: dict[str, Article] = {}
         with self._lock:
-            missing = []
-            for aid in dict.fromkeys(ids):
-                art = self._articles.get(aid)
-                if art is None:
-                    missing.append(aid)
-                else:
-                    self._articles.move_to_end(aid)
-                    out[aid] = art
+            out, missing = self._articles.split(ids)
         if missing:
             name = self._names["articles"]
             rows = by_keys(self._client, name, "key", [article_key(a) for a in missing], ARTICLE_FIELDS)
@@ -235,10 +225,6 @@ class MilvusReader:
             with self._lock:
                 self._articles.update(fetched)
                 self._sentence_ids.update(sentence_ids)
-                while len(self._sentence_ids) > self.BODY_CACHE:
-                    self._sentence_ids.pop(next(iter(self._sentence_ids)))
-                while len(self._articles) > self.BODY_CACHE:
-                    self._articles.popitem(last=False)
         return out
 
     def get_sentences(self, ids: Sequence[int]) -> list[Sentence]:
@@ -264,8 +250,6 @@ class MilvusReader:
         every candidate."""
         with self._lock:
             cached = self._by_article.get(article_id)
-            if cached is not None:
-                self._by_article.move_to_end(article_id)
         if cached is None:
             with self._lock:
                 ids = self._sentence_ids.get(article_id)
@@ -279,9 +263,7 @@ class MilvusReader:
                                           filter=f"article_id == {quote(article_id)}")
             cached = sorted((_sentence(r) for r in rows), key=lambda s: s.position)
             with self._lock:
-                self._by_article[article_id] = cached
-                while len(self._by_article) > self.BODY_CACHE:
-                    self._by_article.popitem(last=False)
+                self._by_article.put(article_id, cached)
         hi = last if last is not None else 2**62
         return [s for s in cached if first <= s.position <= hi]
 
@@ -314,12 +296,9 @@ class MilvusReader:
             with self._lock:
                 for row in rows:
                     sent = _sentence(row)
-                    picked[sent.id] = self._sentences[sent.id] = sent
-                    self._vectors[sent.id] = np.asarray(row["vector"], dtype=np.float32)
-                while len(self._sentences) > self.VECTOR_CACHE:
-                    self._sentences.popitem(last=False)
-                while len(self._vectors) > self.VECTOR_CACHE:
-                    self._vectors.popitem(last=False)
+                    picked[sent.id] = sent
+                    self._sentences.put(sent.id, sent)
+                    self._vectors.put(sent.id, np.asarray(row["vector"], dtype=np.float32))
         return sorted(picked.values(), key=lambda s: (s.article_id, s.position))
 
     def sentences_of_chunk(self, chunk_id: int) -> list[Sentence]:
