@@ -76,6 +76,8 @@ Workload = Literal["interactive", "batch"]
 BF16_MIN_BATCH = 8
 #: Encodes of at most this many texts (a question) take the ONNX path when it is on.
 SHORT_ENCODE_MAX_TEXTS = BF16_MIN_BATCH - 1
+#: Late-chunked encodes hold the token embeddings of this many texts at a time.
+LATE_SLICE_TEXTS = 256
 
 
 def threads_for(setting: int, workload: Workload) -> int:
@@ -215,19 +217,24 @@ class SentenceTransformerEmbedder:
             list(texts), return_offsets_mapping=True, truncation=True, max_length=self._max_tokens
         )["offset_mapping"]
         bf16 = self._precision == "bf16" and len(texts) >= BF16_MIN_BATCH
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            tokens = self._model.encode(
-                list(texts), batch_size=batch_size, output_value="token_embeddings",
-                convert_to_numpy=False, show_progress_bar=False,
-            )
         text_vecs = np.zeros((len(texts), dim), dtype=np.float32)
-        span_vecs: list[np.ndarray] = []
-        for i, (emb, offs) in enumerate(zip(tokens, offsets, strict=True)):
-            array = emb.float().numpy()
-            if len(array) != len(offs):  # a tokenizer the model does not share: fail loudly
-                raise RuntimeError(f"token embeddings ({len(array)}) and offsets ({len(offs)}) disagree")
-            text_vecs[i], pooled = pool_spans(TokenSpans(array, np.asarray(offs, dtype=np.int64)), spans[i])
-            span_vecs.append(pooled)
+        span_vecs: list[np.ndarray] = [np.zeros((0, dim), dtype=np.float32)] * len(texts)
+        # Token embeddings are held for a slice at a time (a whole flush of ~1,000 chunks
+        # would hold ~400 MB); longest first, so each slice's batches carry little padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), LATE_SLICE_TEXTS):
+            part = order[start : start + LATE_SLICE_TEXTS]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                tokens = self._model.encode(
+                    [texts[i] for i in part], batch_size=batch_size, output_value="token_embeddings",
+                    convert_to_numpy=False, show_progress_bar=False,
+                )
+            for i, emb in zip(part, tokens, strict=True):
+                array, offs = emb.float().numpy(), offsets[i]
+                if len(array) != len(offs):  # a tokenizer the model does not share: fail loudly
+                    raise RuntimeError(f"token embeddings ({len(array)}) and offsets ({len(offs)}) disagree")
+                text_vecs[i], span_vecs[i] = pool_spans(
+                    TokenSpans(array, np.asarray(offs, dtype=np.int64)), spans[i])
         return text_vecs, span_vecs
 
     @property
