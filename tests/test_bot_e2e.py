@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 from conftest import reader_settings
 from doubles import FakeService, SpyService
-from fake_bot_api.harness import ARTICLES, NEW_ARTICLE, bot_running, build_test_index, write_jsonl
+from fake_bot_api.harness import (
+    ARTICLES,
+    NEW_ARTICLE,
+    ask_until_answered_with,
+    bot_running,
+    build_test_index,
+    write_jsonl,
+)
 from fake_bot_api.server import BOT_USERNAME, TOKEN, FakeBotApi
 
 from bot.app import RedactToken, build_application, configure_logging, webhook_kwargs
@@ -598,14 +605,7 @@ async def test_hot_reload_after_index_add_in_another_process(tmp_path: Path) -> 
         published = time.monotonic()
 
         # within 10 s the bot answers from the new version, without a restart
-        while True:
-            n = len(server.sent_to(USER))
-            server.message(question, user_id=USER)
-            msgs = await server.wait_sent(USER, n + 1)
-            if "3,000 residents" in msgs[-1]["text"]:
-                break
-            assert time.monotonic() - published < 10, "not reloaded within 10 s"
-            await asyncio.sleep(0.5)
+        await ask_until_answered_with(server, USER, question, "3,000 residents", published, pause=0.5)
         assert time.monotonic() - published < 10
         await server.wait_sent(USER + 1, chatter, timeout=15)
         await settle(server, 0.5)

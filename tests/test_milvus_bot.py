@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_bot_api.harness import ARTICLES, NEW_ARTICLE, bot_running
+from fake_bot_api.harness import ARTICLES, NEW_ARTICLE, ask_until_answered_with, bot_running
 
 from index.embedding import HashingEmbedder
 from index.models import Article
@@ -39,13 +39,6 @@ async def test_bot_answers_from_milvus_and_hot_reloads(
             question = "How many residents of Kestrel Bay were evacuated?"
             await asyncio.to_thread(apply_changes, [Article(**NEW_ARTICLE)], (), settings, HashingEmbedder())
             published = time.monotonic()
-            while True:
-                n = len(server.sent_to(USER))
-                server.message(question, user_id=USER)
-                msgs = await server.wait_sent(USER, n + 1)
-                if "3,000 residents" in msgs[-1]["text"]:
-                    break
-                assert time.monotonic() - published < 10, "not reloaded within 10 s"
-                await asyncio.sleep(0.3)
+            await ask_until_answered_with(server, USER, question, "3,000 residents", published)
     finally:
         answerer.reader.close()

@@ -6,10 +6,12 @@ Bot API server of ``tests/botapi_server.py`` on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,3 +117,21 @@ async def bot_running(
         app = build_application(bot_settings(server, **overrides), service)
         async with running(app, poll_timeout=0.5):
             yield server, app
+
+
+#: How long a running bot may take to answer from a newly published index version.
+RELOAD_WITHIN_S = 10.0
+
+
+async def ask_until_answered_with(server: FakeBotApi, user_id: int, question: str, expected: str,
+                                  published: float, pause: float = 0.3) -> None:
+    """Ask ``question`` again and again until the reply holds ``expected``; fails when that
+    takes more than ``RELOAD_WITHIN_S`` after ``published`` (a ``time.monotonic()``)."""
+    while True:
+        n = len(server.sent_to(user_id))
+        server.message(question, user_id=user_id)
+        msgs = await server.wait_sent(user_id, n + 1)
+        if expected in msgs[-1]["text"]:
+            return
+        assert time.monotonic() - published < RELOAD_WITHIN_S, "not reloaded within 10 s"
+        await asyncio.sleep(pause)
