@@ -10,9 +10,12 @@
      its order, hardest first. The answer sentence is the one of the gold passage spanning a
      gold answer's offset; another sentence holding the answer's words is left out (neither
      answer nor negative). The gold passage's other sentences follow as negatives.
+     The sentence right after the answer comes first of all negatives: its previous-sentence
+     context holds the answer, and the reader must learn that context is not evidence.
      Only ``bench/squad_split.py``'s training articles are used: the held-out half and the
      calibration quarter of the fit half never reach training.
-   * SelQA dev: the given section sentences, negatives ordered by shared words (hardest first).
+   * SelQA dev: the given section sentences, negatives ordered by shared words (hardest first),
+     the sentence after the answer first.
      SelQA test is never read here.
    * ``--extra FILE``: your own groups in the same format (e.g. questions over your corpus).
 2. Fine-tunes the reader on them (seeded; resumable: rerun the same command after a stop) and
@@ -26,6 +29,8 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +42,7 @@ from squad_split import SHARED, part_of  # noqa: E402
 
 from index.embedding import load_embedder  # noqa: E402
 from index.lexical import tokenize  # noqa: E402
+from index.models import Sentence  # noqa: E402
 from index.settings import DEFAULT_MODEL  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import contains_answer  # noqa: E402
@@ -50,6 +56,30 @@ SQUAD_SETS = ("squad_v1.1_dev", "squad_v2.0_dev", "squad_v2.0_train_part")
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def follower(
+    sentences: list[Sentence], is_answer: Callable[[str, int, int], bool], answers: list[str], title: str
+) -> dict | None:  # type: ignore[type-arg]
+    """The sentence right after the answer, with the answer as its previous-sentence context.
+
+    The reader sees the previous sentence as context, so without this negative it learns to
+    score "the sentence after the answer" high: the answer is in its input. Training must show
+    that context is not evidence.
+    """
+    for before, after in pairwise(sentences):
+        if is_answer(before.article_id, before.start, before.end) and not (
+            answers and contains_answer(after.text, answers)
+        ):
+            return {"sentence": after.text, "title": title, "previous": before.text, "label": 0}
+    return None
+
+
+def with_follower_first(negatives: list[dict], follow: dict | None) -> list[dict]:  # type: ignore[type-arg]
+    """``follow`` as the hardest negative (training reads only the first few)."""
+    if follow is None:
+        return negatives
+    return [follow] + [c for c in negatives if c["sentence"] != follow["sentence"]]
 
 
 def squad_groups(name: str, cache: Path, embedder: CachingEmbedder, limit: int | None) -> list[dict]:  # type: ignore[type-arg]
@@ -103,7 +133,9 @@ def squad_groups(name: str, cache: Path, embedder: CachingEmbedder, limit: int |
                     cands.append({"sentence": s.text, "title": title, "previous": prev, "label": int(label)})
             prev = s.text
         pos = [c for c in cands if c["label"]]
-        neg = [c for c in cands if not c["label"]][:KEEP_NEGATIVES]
+        follow = follower(passage_sents, is_answer, q["answers"], title)
+        neg = with_follower_first([c for c in cands if not c["label"]], follow)
+        neg = neg[:KEEP_NEGATIVES]
         if not q.get("is_impossible", False) and not pos:
             continue  # the answer sentence was not found (offsets off): skip the question
         out.append({"question": q["question"], "origin": name, "candidates": pos[:1] + neg})
@@ -129,6 +161,8 @@ def selqa_groups(limit: int | None) -> list[dict]:  # type: ignore[type-arg]
             )
         pos = [c for c, _ in cands if c["label"]]
         neg = [c for c, _ in sorted((x for x in cands if not x[0]["label"]), key=lambda x: -x[1])]
+        after = [i + 1 for i in d["answers"] if i + 1 < len(cands) and not cands[i + 1][0]["label"]]
+        neg = with_follower_first(neg, cands[after[0]][0] if after else None)
         out.append(
             {"question": d["question"], "origin": "selqa_dev", "candidates": pos[:1] + neg[:KEEP_NEGATIVES]}
         )

@@ -128,9 +128,12 @@ def train(
     """Fine-tune and write ``out_dir/reader.safetensors`` + ``reader.json``; returns the record."""
     from transformers import AutoTokenizer
 
-    from index.embedding import resolve_model_path
+    from index.embedding import configure_torch_threads, resolve_model_path
 
     _set_seed(config.seed)
+    # Training is batch work on every core, whatever an earlier step of the same process
+    # (collecting candidates asks questions the interactive way, on 1 thread) left set.
+    configure_torch_threads(0)
     precision = resolve_precision(config.precision)
     limits = InputLimits(**config.limits)
     tok: Any = AutoTokenizer.from_pretrained(resolve_model_path(config.base_model))
