@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from feed_server import FeedServer
@@ -28,6 +29,9 @@ from index.store import open_store_reader, published_version, verify_store
 from index.store.backend import milvus_target
 from index.store.milvus.catalog import unfinished_collections
 from index.store.milvus.connection import connect, disconnect
+from index.store.milvus.reader import MilvusReader
+from retrieval.answerer import Answerer
+from retrieval.settings import RetrievalSettings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -266,3 +270,42 @@ def test_watch_and_the_index_commands_work_on_milvus(
     assert json.loads(rolled.stdout)["articles"] == 2
     verified = runner.invoke(app, ["index", "verify"])
     assert verified.exit_code == 0 and verified.stdout.startswith("ok:")
+
+
+def test_an_ask_is_four_searches_and_the_hits_rows_come_with_them(
+        tmp_path: Path, hashing_embedder: HashingEmbedder, hashing_settings: RetrievalSettings) -> None:
+    """Each search returns its hits' rows (no get_chunks/get_sentences query after it), and a
+    question asked again queries nothing but its four searches: a version never changes, so
+    the articles, sentences, vectors and term statistics fetched the first time are kept."""
+    s = settings_for(tmp_path / "idx", backend="milvus")
+    apply_changes(make_articles(12), (), s, hashing_embedder)
+    r = open_store_reader(s.index_dir, s)
+    assert isinstance(r, MilvusReader)
+    calls: list[str] = []
+    client = r._client
+    for method in ("search", "query", "get", "hybrid_search", "query_iterator"):
+        real = getattr(client, method)
+
+        def counted(*args: object, _real: Any = real, _name: str = method, **kw: object) -> Any:
+            calls.append(_name)
+            return _real(*args, **kw)
+
+        setattr(client, method, counted)
+    try:
+        a = Answerer(s.index_dir, settings=hashing_settings, embedder=hashing_embedder, reader=r)
+        question = "How much did quarterly profits at the media giant jump?"
+        first = a.ask(question)
+        assert first.sentences and calls.count("search") == 4
+        hits = r.search_chunks(hashing_embedder.encode([question])[0], 5)
+        sentence_hits = r.bm25_sentences("quarterly profits", 5)
+        calls.clear()
+        chunks = r.get_chunks([i for i, _ in hits])
+        sentences = r.get_sentences([i for i, _ in sentence_hits])
+        assert calls == [] and [c.id for c in chunks] == [i for i, _ in hits]
+        assert [x.id for x in sentences] == [i for i, _ in sentence_hits]
+        calls.clear()
+        again = a.ask(question)
+        assert calls == ["search"] * 4
+        assert [c.sentence_id for c in again.sentences] == [c.sentence_id for c in first.sentences]
+    finally:
+        r.close()

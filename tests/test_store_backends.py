@@ -104,15 +104,20 @@ def test_both_backends_give_the_same_answers_and_vectors(tmp_path: Path, hashing
                                                          hashing_settings: RetrievalSettings) -> None:
     questions = ["How much did quarterly profits at the media giant jump?",
                  "What happened to the snow roads?", "Which wire reported on the report number?"]
+    filters = [Filters(), Filters(since=date(2024, 1, 6)), Filters(sources=["bbc"])]
     got: dict[str, list[tuple[bool, list[int], list[int]]]] = {}
     vectors: dict[str, np.ndarray] = {}
     for name in ("faiss", "milvus"):
         s = settings_for(tmp_path / name, backend=name)
-        apply_changes(make_articles(12), (), s, hashing_embedder)
+        arts = make_articles(12)
+        arts[3] = make_article(3, source="BBC News")
+        apply_changes(arts, (), s, hashing_embedder)
         r = open_store_reader(s.index_dir, s)
         try:
             a = Answerer(s.index_dir, settings=hashing_settings, embedder=hashing_embedder, reader=r)
-            answers = [a.ask(q) for q in questions]
+            # each question unfiltered and filtered, twice (the second time from warm caches)
+            answers = [a.ask(q, filters=f) for _ in range(2) for q in questions for f in filters]
+            assert any(x.sentences for x in answers[1::3]) and any(x.sentences for x in answers[2::3])
             got[name] = [(x.answered, [c.sentence_id for c in x.sentences],
                           [c.sentence_id for c in x.alternatives]) for x in answers]
             vectors[name] = r.sentence_vectors([i for i, _ in r.id_articles("sentences")])

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from pymilvus import MilvusClient
@@ -83,6 +84,8 @@ class MilvusReader:
         self._filters: BoundedLRU[tuple[str, int, bytes], str] = BoundedLRU(self._FILTER_CACHE)
         self._vectors: BoundedLRU[int, np.ndarray] = BoundedLRU(self.VECTOR_CACHE)
         self._sentences: BoundedLRU[int, Sentence] = BoundedLRU(self.VECTOR_CACHE)
+        self._chunks: BoundedLRU[int, Chunk] = BoundedLRU(self.VECTOR_CACHE)
+        self._df: BoundedLRU[str, int] = BoundedLRU(self.VECTOR_CACHE)
         self._closed = False
 
     @classmethod
@@ -141,12 +144,22 @@ class MilvusReader:
 
     def _search(self, table: Table, field: str, data: list[list[float]] | list[str], k: int,
                 params: dict[str, object], allowed_ids: np.ndarray | None) -> Hits:
+        """One search; the hits' rows come back with it (output fields, no second query) and
+        are kept for :meth:`get_chunks`/:meth:`get_sentences`, which answering calls next."""
         expr = self._restrict(table, allowed_ids)
         if expr is None or k <= 0:
             return []
+        out = _CHUNK_OUT if table == "chunks" else _SENTENCE_OUT
         res = self._client.search(self._names[table], data=data, anns_field=field, limit=int(k),
-                                  filter=expr, output_fields=["id"], search_params=params)
-        hits = [(int(h["id"]), float(h["distance"])) for h in res[0]] if res else []
+                                  filter=expr, output_fields=out, search_params=params)
+        found = list(res[0]) if res else []
+        rows = [cast(Row, {**h["entity"], "id": h["id"]}) for h in found]
+        with self._lock:
+            if table == "chunks":
+                self._chunks.update({as_int(r["id"]): _chunk(r) for r in rows})
+            else:
+                self._sentences.update({as_int(r["id"]): _sentence(r) for r in rows})
+        hits = [(int(h["id"]), float(h["distance"])) for h in found]
         return sorted(hits, key=lambda h: (-h[1], h[0]))  # ties in id order, as on FAISS
 
     def search_chunks(self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> Hits:
@@ -182,10 +195,15 @@ class MilvusReader:
         if n == 0:
             return {t: 1.0 for t in terms}
         wanted = [t for t in dict.fromkeys(terms) if t]
-        df: dict[str, int] = {}
-        if wanted:
-            for row in by_keys(self._client, self._names["terms"], "term", wanted, ["term", "df"]):
-                df[as_str(row["term"])] = as_int(row["df"])
+        with self._lock:
+            df, missing = self._df.split(wanted)
+        if missing:
+            fetched = {t: 0 for t in missing}  # a term no sentence has: df 0, remembered too
+            for row in by_keys(self._client, self._names["terms"], "term", missing, ["term", "df"]):
+                fetched[as_str(row["term"])] = as_int(row["df"])
+            df.update(fetched)
+            with self._lock:
+                self._df.update(fetched)
         return {t: math.log(1.0 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in terms}
 
     def _ids_matching(self, table: Table, since: datetime | None, until: datetime | None,
@@ -229,19 +247,27 @@ class MilvusReader:
 
     def get_sentences(self, ids: Sequence[int]) -> list[Sentence]:
         wanted = [int(i) for i in ids]
-        if not wanted:
-            return []
-        rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["sentences"], "id", wanted,
-                                                     _SENTENCE_OUT)}
-        return [_sentence(rows[i]) for i in wanted if i in rows]
+        with self._lock:
+            found, missing = self._sentences.split(wanted)
+        if missing:
+            rows = by_keys(self._client, self._names["sentences"], "id", missing, _SENTENCE_OUT)
+            fetched = {as_int(r["id"]): _sentence(r) for r in rows}
+            found.update(fetched)
+            with self._lock:
+                self._sentences.update(fetched)
+        return [found[i] for i in wanted if i in found]
 
     def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
         wanted = [int(i) for i in ids]
-        if not wanted:
-            return []
-        rows = {as_int(r["id"]): r for r in by_keys(self._client, self._names["chunks"], "id", wanted,
-                                                     _CHUNK_OUT)}
-        return [_chunk(rows[i]) for i in wanted if i in rows]
+        with self._lock:
+            found, missing = self._chunks.split(wanted)
+        if missing:
+            fetched = {as_int(r["id"]): _chunk(r)
+                       for r in by_keys(self._client, self._names["chunks"], "id", missing, _CHUNK_OUT)}
+            found.update(fetched)
+            with self._lock:
+                self._chunks.update(fetched)
+        return [found[i] for i in wanted if i in found]
 
     def sentences_of_article(self, article_id: str, first: int = 0,
                              last: int | None = None) -> list[Sentence]:
@@ -286,9 +312,9 @@ class MilvusReader:
                 continue
             wanted.extend(listed[max(0, first) : max(0, last + 1)])
         with self._lock:
-            for sid in wanted:
+            for sid in wanted:  # cached with its vector (a search hit's row has none)
                 hit = self._sentences.get(sid)
-                if hit is not None:
+                if hit is not None and sid in self._vectors:
                     picked[sid] = hit
         todo = [i for i in dict.fromkeys(wanted) if i not in picked]
         if todo:
