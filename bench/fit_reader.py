@@ -12,6 +12,10 @@ reader (``retrieval/rerank.py``'s ``COMBINATION`` and ``READER_CALIBRATION``).
 * ``COMBINATION_WEIGHTS``: softmax over the reranked candidates toward the sentence holding a gold
   answer. ``READER_CONFIDENCE_WEIGHTS``: logistic model of "answered" (v2.0: answerable; v1.1: the
   best sentence holds a gold answer; uncovered: never), every input allowed only to raise it.
+* News dev questions (``bench/news_questions_dev.jsonl``: written over BBC articles that no
+  evaluation set uses, never used by reader_bench), asked over BBC + the seed: their share of the
+  combination's loss is ``--news-share``, and in the confidence fit the uncovered ones count as
+  "never answered". The held-out news sets of ``reader_bench`` are never read here.
 * Prints hit@1 for several reader depths (the default ``reader_candidates`` is chosen from
   this and the latency bench), the v2.0 abstention sweep and a suggested threshold.
 """
@@ -35,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from latency_bench import ensure_bbc_index  # noqa: E402
 from retrieval_bench import CachingEmbedder, ensure_index, load_jsonl  # noqa: E402
 from squad_split import SHARED, part_of  # noqa: E402
 
@@ -65,6 +70,7 @@ class Sample:
     v2: bool
     impossible: bool
     absent: bool = False
+    news: bool = False
 
 
 def collect(answerer: Answerer, questions: list[dict], v2: bool, absent: bool = False) -> list[Sample]:  # type: ignore[type-arg]
@@ -80,6 +86,25 @@ def collect(answerer: Answerer, questions: list[dict], v2: bool, absent: bool = 
         out.append(Sample(scored, logits, labels, v2, bool(q.get("is_impossible")) or absent, absent))
         if n and n % 500 == 0:
             print(f"  {n}/{len(questions)} ({time.time() - t0:.0f} s)", flush=True)
+    return out
+
+
+def collect_news(answerer: Answerer, path: Path) -> list[Sample]:
+    """News dev questions: a candidate is right when it holds an answer (in the question's article)."""
+    out = []
+    for q in load_jsonl(path):
+        scored, _ = answerer.explain(q["question"])
+        logits = answerer.read(q["question"], scored, MAX_READ)
+        answers, article = q.get("answers") or [], q.get("article_id")
+        labels = np.asarray(
+            [
+                bool(answers)
+                and contains_answer(c.text, answers)
+                and (article is None or c.article_id == article)
+                for c in scored.candidates
+            ]
+        )
+        out.append(Sample(scored, logits, labels, False, not q.get("answerable", True), news=True))
     return out
 
 
@@ -105,25 +130,30 @@ def reranked(s: Sample, depth: int, combination: np.ndarray) -> scoring.Scored:
     return rerank.rerank(s.scored, s.reader[:depth], tuple(combination))
 
 
-def fit_combination(samples: list[Sample], depth: int) -> np.ndarray:
-    """(w_reader, w_linear) by softmax over each question's top ``depth`` toward its answers."""
+def fit_combination(samples: list[Sample], depth: int, news_share: float = 0.0) -> np.ndarray:
+    """(w_reader, w_linear) by softmax over each question's top ``depth`` toward its answers;
+    news questions, if any, weigh ``news_share`` of the loss together."""
     rows = []
     for s in samples:
         top = s.scored.order[:depth]
         y = s.labels[top].astype(np.float64)
         if y.any() and not y.all():
             x = np.stack([s.reader[: len(top)], s.scored.logits[top]], axis=1).astype(np.float64)
-            rows.append((x, y / y.sum()))
+            rows.append((x, y / y.sum(), s.news))
+    n_news = sum(1 for r in rows if r[2])
+    share = news_share if n_news else 0.0
+    n_other = max(1, len(rows) - n_news)
+    weights = [share / n_news if is_news else (1 - share) / n_other for _, _, is_news in rows]
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros(2)
-        for x, y in rows:
+        for (x, y, _), weight in zip(rows, weights, strict=True):
             z = x @ w
             z -= z.max()
             p = np.exp(z) / np.exp(z).sum()
-            total -= float(y @ np.log(p + 1e-12))
-            grad += x.T @ (p - y)
-        return total / len(rows) + L2 * float(w @ w), grad / len(rows) + 2 * L2 * w
+            total -= weight * float(y @ np.log(p + 1e-12))
+            grad += weight * (x.T @ (p - y))
+        return total + L2 * float(w @ w), grad + 2 * L2 * w
 
     res = minimize(loss, np.array([1.0, 0.3]), jac=True, method="L-BFGS-B", bounds=[(0, None), (0, None)])
     return np.asarray(res.x)
@@ -138,8 +168,10 @@ def calibration_rows(
         if not sc.order:
             continue
         xs.append(rerank.reader_confidence_inputs(sc))
-        if s.absent:
+        if s.absent or (s.news and s.impossible):
             ys.append(0.0)
+        elif s.news:
+            ys.append(float(s.labels[sc.order[0]]))
         else:
             ys.append(float(not s.impossible) if s.v2 else float(s.labels[sc.order[0]]))
     return np.asarray(xs), np.asarray(ys)
@@ -175,6 +207,8 @@ def fit_calibration(
 
 
 def _kind(s: Sample) -> str:
+    if s.news:
+        return "news"
     return "absent" if s.absent else ("v2" if s.v2 else "v1")
 
 
@@ -208,6 +242,17 @@ def report(
         ca = confidences(absent, depth, combination, calibration)
         rate = 100 * (ca < threshold).mean()
         print(f"  uncovered (article left out) at {threshold:.2f}: abstention {rate:5.1f}%")
+    dev = [s for s in samples if s.news and s.scored.order]
+    if dev:
+        cn = confidences(dev, depth, combination, calibration)
+        answerable = np.asarray([not s.impossible for s in dev])
+        top = np.asarray([bool(s.labels[reranked(s, depth, combination).order[0]]) for s in dev])
+        print(
+            f"  news dev at {threshold:.2f}: hit@1 {100 * top[answerable].mean():5.1f}% "
+            f"(user's way {100 * (top & (cn >= threshold))[answerable].mean():5.1f}%), "
+            f"abstention on uncovered {100 * (cn[~answerable] < threshold).mean():5.1f}%, "
+            f"false abstention {100 * (cn[answerable] < threshold).mean():5.1f}%"
+        )
 
 
 def fmt_named(name: str, values: np.ndarray, labels: Sequence[str]) -> str:
@@ -224,8 +269,13 @@ def write_back(combination: np.ndarray, calibration: np.ndarray) -> None:
         ("READER_CONFIDENCE_WEIGHTS", calibration, CALIBRATION_NAMES),
     ):
         new = fmt_named(name, values, labels)
-        text, count = re.subn(rf"{name}: Mapping\[str, float\] = \{{\n.*?\n\}}", lambda _, new=new: new,
-                              text, count=1, flags=re.S)
+        text, count = re.subn(
+            rf"{name}: Mapping\[str, float\] = \{{\n.*?\n\}}",
+            lambda _, new=new: new,
+            text,
+            count=1,
+            flags=re.S,
+        )
         if count != 1:
             raise SystemExit(f"{name} not found in {path}: write it by hand")
     path.write_text(text, encoding="utf-8")
@@ -240,6 +290,12 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=None, help="reader depth to fit at (default: settings)")
     ap.add_argument("--v1-share", type=float, default=0.3)
     ap.add_argument("--absent-share", type=float, default=0.2)
+    ap.add_argument("--news", type=Path, default=ROOT / "bench" / "news_questions_dev.jsonl")
+    ap.add_argument("--bbc-cache", type=Path, default=ROOT / "bench" / "out" / "bbc")
+    ap.add_argument(
+        "--news-share", type=float, default=0.5, help="news dev questions' share of the combination fit"
+    )
+    ap.add_argument("--news-confidence-share", type=float, default=0.2)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     if not (SHARED / "squad_v1.1_dev").is_dir():
@@ -271,15 +327,25 @@ def main() -> None:
             if not v2:
                 print("collecting uncovered questions (article left out)", flush=True)
                 samples += collect(a, qs[::2], False, absent=True)
+        if args.news.exists():
+            print(f"collecting news dev questions ({args.news.name})", flush=True)
+            bbc = Answerer(
+                ensure_bbc_index(args.bbc_cache, embedder),
+                settings=settings,
+                embedder=embedder,
+                answer_reader=reader,
+            )
+            samples += collect_news(bbc, args.news)
         args.samples.parent.mkdir(parents=True, exist_ok=True)
         with args.samples.open("wb") as fh:
             pickle.dump(samples, fh)
     depth = args.depth or load_retrieval_settings().reader_candidates or 8
     v1 = [s for s in samples if _kind(s) == "v1"]
+    fit_on = v1 + [s for s in samples if s.news]
     base = [bool(s.labels[s.scored.order[0]]) for s in v1 if s.scored.order]
     print(f"linear only: v1.1 hit@1 {100 * np.mean(base):5.1f}%")
     for d in DEPTHS:
-        comb = fit_combination(v1, d)
+        comb = fit_combination(fit_on, d, args.news_share)
         hit = [bool(s.labels[reranked(s, d, comb).order[0]]) for s in v1 if s.scored.order]
         only = [bool(s.labels[reranked(s, d, np.array([1.0, 0.0])).order[0]]) for s in v1 if s.scored.order]
         ceiling = [bool(s.labels[s.scored.order[:d]].any()) for s in v1 if s.scored.order]
@@ -287,8 +353,14 @@ def main() -> None:
             f"depth {d:2d}: combination {np.round(comb, 3)} hit@1 {100 * np.mean(hit):5.1f}% "
             f"(reader alone {100 * np.mean(only):5.1f}%, answer within depth {100 * np.mean(ceiling):5.1f}%)"
         )
-    combination = fit_combination(v1, depth)
-    shares = {"v1": args.v1_share, "absent": args.absent_share, "v2": 1 - args.v1_share - args.absent_share}
+    combination = fit_combination(fit_on, depth, args.news_share)
+    news_share = args.news_confidence_share if any(s.news for s in samples) else 0.0
+    shares = {
+        "v1": args.v1_share,
+        "absent": args.absent_share,
+        "news": news_share,
+        "v2": 1 - args.v1_share - args.absent_share - news_share,
+    }
     calibration = fit_calibration(samples, depth, combination, shares)
     v2 = [s for s in samples if _kind(s) == "v2"]
     conf = confidences(v2, depth, combination, calibration)
