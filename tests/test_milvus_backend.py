@@ -10,10 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from feed_server import FeedServer
 from test_store_support import make_article, make_articles, settings_for
@@ -27,6 +28,7 @@ from index.pipeline import apply_changes
 from index.sources.settings import LiveSettings
 from index.store import open_store_reader, published_version, verify_store
 from index.store.backend import milvus_target
+from index.store.milvus import rows
 from index.store.milvus.catalog import unfinished_collections
 from index.store.milvus.connection import connect, disconnect
 from index.store.milvus.reader import MilvusReader
@@ -308,4 +310,28 @@ def test_an_ask_is_four_searches_and_the_hits_rows_come_with_them(
         assert calls == ["search"] * 4
         assert [c.sentence_id for c in again.sentences] == [c.sentence_id for c in first.sentences]
     finally:
+        r.close()
+
+
+def test_filtered_ids_are_one_query_or_a_scan_past_the_window_and_kept(
+        tmp_path: Path, hashing_embedder: HashingEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter's ids come from one query while they fit in one result window, else from a
+    paged scan (the same ids); a version never changes, so a filter asked again queries nothing."""
+    s = settings_for(tmp_path / "idx", backend="milvus")
+    apply_changes(make_articles(12), (), s, hashing_embedder)
+    r = open_store_reader(s.index_dir, s)
+    try:
+        since = datetime(2024, 1, 6, tzinfo=UTC)
+        one_query = r.sentence_ids_matching(since, None, None)
+        all_ids = np.array(sorted(i for i, _ in r.id_articles("sentences")), dtype=np.int64)
+        assert 0 < len(one_query) < len(all_ids) and set(one_query) <= set(all_ids)
+        assert list(one_query) == sorted(one_query)
+        paged = rows.ids_where(r._client, r._names["sentences"], "has_date == true")
+        monkeypatch.setattr(rows, "QUERY_WINDOW", 5)
+        assert list(rows.ids_where(r._client, r._names["sentences"], "has_date == true")) == list(paged)
+        assert list(paged) == list(all_ids)
+        monkeypatch.setattr(r._client, "query", None)  # asked again: from the reader's cache
+        assert list(r.sentence_ids_matching(since, None, None)) == list(one_query)
+    finally:
+        monkeypatch.undo()
         r.close()

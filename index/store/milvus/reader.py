@@ -28,7 +28,7 @@ from index.store.milvus.catalog import current_version
 from index.store.milvus.connection import MilvusTarget, connect, disconnect
 from index.store.milvus.filters import filter_expr
 from index.store.milvus.publish import read_manifest
-from index.store.milvus.rows import Row, as_int, as_str, by_keys, count, milvus_errors, scan
+from index.store.milvus.rows import Row, as_int, as_str, by_keys, count, ids_where, milvus_errors, scan
 from index.store.milvus.schema import (
     PARTS,
     Part,
@@ -82,6 +82,7 @@ class MilvusReader:
         self._by_article: BoundedLRU[str, list[Sentence]] = BoundedLRU(self.BODY_CACHE)
         self._sentence_ids: BoundedLRU[str, list[int]] = BoundedLRU(self.BODY_CACHE)
         self._filters: BoundedLRU[tuple[str, int, bytes], str] = BoundedLRU(self._FILTER_CACHE)
+        self._matching: BoundedLRU[tuple[str, str], np.ndarray] = BoundedLRU(self._FILTER_CACHE)
         self._vectors: BoundedLRU[int, np.ndarray] = BoundedLRU(self.VECTOR_CACHE)
         self._sentences: BoundedLRU[int, Sentence] = BoundedLRU(self.VECTOR_CACHE)
         self._chunks: BoundedLRU[int, Chunk] = BoundedLRU(self.VECTOR_CACHE)
@@ -209,12 +210,15 @@ class MilvusReader:
     def _ids_matching(self, table: Table, since: datetime | None, until: datetime | None,
                       sources: Sequence[str] | None) -> np.ndarray:
         expr = filter_expr(since, until, sources, self.manifest.sources)
-        rows = scan(self._client, self._names[table], ["id"], expr)
-        ids = np.sort(np.fromiter((as_int(r["id"]) for r in rows), dtype=np.int64))
-        if expr:
+        with self._lock:  # a version never changes: the same filter selects the same ids
+            ids = self._matching.get((table, expr))
+        if ids is None:
+            ids = ids_where(self._client, self._names[table], expr)
             with self._lock:
-                self._filters.put(self._filter_key(table, ids), expr)
-        return ids
+                self._matching.put((table, expr), ids)
+                if expr:
+                    self._filters.put(self._filter_key(table, ids), expr)
+        return ids.copy()
 
     def chunk_ids_matching(self, since: datetime | None, until: datetime | None,
                            sources: Sequence[str] | None) -> np.ndarray:

@@ -44,6 +44,20 @@ def scan(client: MilvusClient, collection: str, fields: Sequence[str], filter: s
         it.close()
 
 
+#: The most rows one Milvus query returns (a server's query result window: limit + offset).
+QUERY_WINDOW = 16_384
+
+
+def ids_where(client: MilvusClient, collection: str, filter: str) -> np.ndarray:
+    """The int64 ``id`` of every row matching ``filter``, sorted: one query when they fit in one
+    result window, else a paged scan. (On Milvus Lite each page of an iterator costs a pass
+    over every row, so 38,500 sentences in pages of 2,000 cost 20 passes instead of one.)"""
+    rows = client.query(collection, filter=filter, output_fields=["id"], limit=QUERY_WINDOW)
+    if len(rows) >= QUERY_WINDOW:
+        rows = list(scan(client, collection, ["id"], filter))
+    return np.sort(np.fromiter((as_int(cast(Row, r)["id"]) for r in rows), dtype=np.int64, count=len(rows)))
+
+
 def by_keys(client: MilvusClient, collection: str, key: str, values: Sequence[int] | Sequence[str],
             fields: Sequence[str], extra: str = "") -> list[Row]:
     """Rows whose ``key`` field is one of ``values`` (any order), in batches."""
