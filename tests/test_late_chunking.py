@@ -94,3 +94,30 @@ def test_real_model_late_vectors_match_their_own_sentences() -> None:
     alone = emb.encode([body[s:e] for s, e in bounds])
     similarity = spans @ alone.T
     assert similarity.argmax(axis=1).tolist() == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_real_model_late_vectors_do_not_depend_on_the_batches() -> None:
+    """``encode_late`` runs the model one batch at a time, longest text first, and keeps only
+    the pooled vectors: each text's chunk and span vectors are the ones it gets when encoded
+    alone, in whatever order and batch size the texts come."""
+    from index.embedding import load_embedder
+
+    emb = load_embedder(threads=1, precision="fp32")
+    texts = [
+        "Rail fares rise\nFares go up 3% in January. Unions called it a tax on workers.",
+        "Short one.",
+        "Budget approved\nThe council approved the budget on Monday after a long debate. "
+        "Spending on roads rises by a tenth. Libraries keep their hours.",
+        "Cup final\nThe holders won 2-1. The winner came in extra time.",
+        "Strike ends\nTalks ended the strike.",
+    ]
+    spans = [[(t.index("\n") + 1 if "\n" in t else 0, len(t))] for t in texts]
+    together, together_spans = emb.encode_late(texts, spans, batch_size=2)
+    for i, (text, text_spans) in enumerate(zip(texts, spans, strict=True)):
+        alone, (alone_spans,) = emb.encode_late([text], [text_spans])
+        assert float(together[i] @ alone[0]) > 0.9999
+        assert float(together_spans[i][0] @ alone_spans[0]) > 0.9999
+    assert np.allclose(together, emb.encode(texts), atol=1e-4)
+    reverse, _ = emb.encode_late(texts[::-1], spans[::-1], batch_size=64)
+    assert np.allclose(reverse[::-1], together, atol=1e-5)
