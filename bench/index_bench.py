@@ -11,7 +11,10 @@ Measures, in one process:
   sentence encoded again on its own), for the gain of one pass per chunk;
 * rebuild of the unchanged corpus: seconds and speedup (goal ≥ 20x);
 * index-side query latency (dense + BM25 + metadata fetch, query encoding excluded);
-* peak RSS and the ``stats`` article count (2,093 expected for the full corpus).
+* peak RSS of the first build alone (the kernel's high-water mark reset just before it, so
+  it counts the loaded model as ``newsbot index build`` does, but not the fp32 baseline or
+  the other builds run after it), the peak of the whole benchmark process, and the ``stats``
+  article count (2,093 expected for the full corpus).
 
 Usage: ``.venv/bin/python bench/index_bench.py [--limit N] [--keep DIR]``
 """
@@ -91,6 +94,28 @@ def _articles(settings: IndexSettings, limit: int | None):  # type: ignore[no-un
     return items
 
 
+def _vm_kb(field: str) -> int | None:
+    """A ``/proc/self/status`` figure in kB (VmRSS, VmHWM); None off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Start the kernel's RSS high-water mark (VmHWM) again from the current RSS (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def _build(settings: IndexSettings, embedder: Embedder, limit: int | None):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     report = apply_changes(_articles(settings, limit), (), settings, embedder, replace_all=True,
@@ -139,11 +164,16 @@ def main() -> None:
     settings = IndexSettings(index_dir=index_dir)
     try:
         recorder = RecordingEmbedder(real)
+        reset = _reset_peak_rss()
         report, build_s = _build(settings, recorder, args.limit)
+        hwm_kb = _vm_kb("VmHWM") if reset else None
+        # without the reset (not Linux), the process peak so far: still the build's own
+        build_peak_mb = (hwm_kb if hwm_kb is not None else
+                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
         texts = recorder.texts
         # printed at once: the raw-encode comparison below takes about as long as the build
         print(f"build: {report.articles} articles, {report.chunks} chunks, {report.sentences} sentences, "
-              f"{len(texts)} texts encoded in {build_s:.1f} s", flush=True)
+              f"{len(texts)} texts encoded in {build_s:.1f} s, peak RSS {build_peak_mb:.0f} MB", flush=True)
 
         # The baseline: plain fp32 torch encode of the chunk texts (no autocast, no pipeline).
         chunk_texts = recorder.chunk_texts or [t for t in texts if "\n" in t]
@@ -196,7 +226,8 @@ def main() -> None:
         "rebuild_speedup": round(speedup, 1),
         "query_index_p50_ms": round(latency["p50_ms"], 2),
         "query_index_p95_ms": round(latency["p95_ms"], 2),
-        "peak_rss_mb": round(peak_mb, 1),
+        "peak_rss_build_mb": round(build_peak_mb, 1),
+        "peak_rss_process_mb": round(peak_mb, 1),
         "stats_articles": about.articles,
         "index_size_mb": round(about.size_bytes / 2**20, 1),
     }
@@ -206,7 +237,7 @@ def main() -> None:
         print(f"  {key:<{width}}  {value}")
     goals = (f"  goals: build <= 0.5 x baseline -> {'ok' if ratio <= 0.5 else 'MISSED'}; "
              f"rebuild speedup >= 20x -> {'ok' if speedup >= 20 else 'MISSED'}; "
-             f"peak RSS <= 1.5 GB -> {'ok' if peak_mb <= 1536 else 'MISSED'}")
+             f"build peak RSS <= 1.5 GB -> {'ok' if build_peak_mb <= 1536 else 'MISSED'}")
     print(goals)
     print(json.dumps(result))
 
