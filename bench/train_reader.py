@@ -1,6 +1,6 @@
-"""Train the reader that ships in ``retrieval/reader_weights/`` (one command, ~45 min here).
+"""Train the reader that ships in ``retrieval/reader_weights/`` (one command, ~40 min of training here).
 
-    .venv/bin/python bench/train_reader.py [--minutes 45] [--limit N] [--out DIR] [--extra FILE]
+    .venv/bin/python bench/train_reader.py [--minutes 58] [--epochs 0.75] [--limit N] [--out DIR]
 
 1. Builds training groups (``retrieval/reader_train.py`` documents the format) in
    ``bench/out/reader/groups.jsonl``:
@@ -177,8 +177,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "reader")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions of each set")
-    ap.add_argument("--minutes", type=float, default=45.0, help="stop training after this long")
-    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--minutes", type=float, default=58.0, help="stop training after this long")
+    ap.add_argument("--epochs", type=float, default=0.75)
     ap.add_argument("--layers", type=int, default=TrainConfig.layers)
     ap.add_argument("--extra", type=Path, action="append", default=[], help="more groups (JSONL)")
     ap.add_argument("--rebuild-groups", action="store_true", help="recollect the groups file")

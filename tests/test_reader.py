@@ -279,14 +279,13 @@ def test_who_and_how_many_rank_the_answering_sentence_first(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 11: the reader takes its context as evidence")
 def test_previous_sentence_is_context_not_evidence(tmp_path: Path) -> None:
     """The demo's cup final: the answering sentence ("Goalkeeper Daniel Mbeki saved two
     penalties") must come first, not the sentence after it, which only has it as context.
 
-    A known miss of the shipped reader: it scores "Around 82,000 fans watched the final" 1.41
-    against Mbeki's 0.57 because Mbeki's sentence is its context (the linear scorer alone
-    ranks Mbeki first). strict: when a better reader fixes it, this fails until the mark goes."""
+    The reader before this one scored "Around 82,000 fans watched the final" 1.41 against
+    Mbeki's 0.57 because Mbeki's sentence is its context; training now puts that following
+    sentence first among each question's negatives (bench/train_reader.py)."""
     from index.embedding import load_embedder
     from index.sources import iter_articles
     from retrieval.cli import demo_article_files
