@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 from pymilvus import MilvusClient
@@ -46,6 +46,9 @@ _SENTENCE_OUT = ["id", "article_id", "position", "start", "end", "text"]
 _CHUNK_OUT = ["id", "article_id", "position", "first_sentence", "last_sentence", "start", "end",
               "n_tokens", "text"]
 
+
+#: A row type the reader caches by id (a sentence or a chunk).
+_Item = TypeVar("_Item", Sentence, Chunk)
 
 def _sentence(row: Row) -> Sentence:
     return Sentence.model_construct(id=as_int(row["id"]), article_id=as_str(row["article_id"]),
@@ -249,29 +252,26 @@ class MilvusReader:
                 self._sentence_ids.update(sentence_ids)
         return out
 
-    def get_sentences(self, ids: Sequence[int]) -> list[Sentence]:
+    def _cached_rows(self, ids: Sequence[int], table: Table, cache: BoundedLRU[int, _Item],
+                     fields: list[str], convert: Callable[[Row], _Item]) -> list[_Item]:
+        """Rows by id in the order given (unknown ids left out): cached ones (a search's hits
+        are), then one query for the rest, which are cached in turn."""
         wanted = [int(i) for i in ids]
         with self._lock:
-            found, missing = self._sentences.split(wanted)
+            found, missing = cache.split(wanted)
         if missing:
-            rows = by_keys(self._client, self._names["sentences"], "id", missing, _SENTENCE_OUT)
-            fetched = {as_int(r["id"]): _sentence(r) for r in rows}
+            fetched = {as_int(r["id"]): convert(r)
+                       for r in by_keys(self._client, self._names[table], "id", missing, fields)}
             found.update(fetched)
             with self._lock:
-                self._sentences.update(fetched)
+                cache.update(fetched)
         return [found[i] for i in wanted if i in found]
 
+    def get_sentences(self, ids: Sequence[int]) -> list[Sentence]:
+        return self._cached_rows(ids, "sentences", self._sentences, _SENTENCE_OUT, _sentence)
+
     def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
-        wanted = [int(i) for i in ids]
-        with self._lock:
-            found, missing = self._chunks.split(wanted)
-        if missing:
-            fetched = {as_int(r["id"]): _chunk(r)
-                       for r in by_keys(self._client, self._names["chunks"], "id", missing, _CHUNK_OUT)}
-            found.update(fetched)
-            with self._lock:
-                self._chunks.update(fetched)
-        return [found[i] for i in wanted if i in found]
+        return self._cached_rows(ids, "chunks", self._chunks, _CHUNK_OUT, _chunk)
 
     def sentences_of_article(self, article_id: str, first: int = 0,
                              last: int | None = None) -> list[Sentence]:
