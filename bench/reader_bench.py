@@ -46,6 +46,7 @@ from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import EvalReport, QAItem, evaluate, load_qa  # noqa: E402
 from retrieval.query import analyse  # noqa: E402
 from retrieval.reader import Reader, load_reader  # noqa: E402
+from retrieval.reader_files import WEIGHTS_DIR  # noqa: E402
 from retrieval.reader_pairs import ReaderPair  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
@@ -175,6 +176,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--skip", default="", help="comma-separated: squad, selqa, news, latency")
     ap.add_argument("--rounds", type=int, default=2, help="latency passes over the news questions")
+    ap.add_argument("--reader-weights", type=Path, default=WEIGHTS_DIR,
+                    help="another reader's weights folder (e.g. a previous one, to compare in one session)")
     args = ap.parse_args()
     if not (SHARED / "squad_v1.1_dev").is_dir():
         sys.exit(f"{SHARED} not found")
@@ -182,7 +185,7 @@ def main() -> None:
     embedder = CachingEmbedder(load_embedder(DEFAULT_MODEL))
     with_reader = load_retrieval_settings()
     baseline = load_retrieval_settings(reader_candidates=0, confidence_threshold=BASELINE_THRESHOLD)
-    reader = load_reader(_precision())
+    reader = load_reader(_precision(), args.reader_weights)
     print(
         f"reader: {with_reader.reader_candidates} candidates, threshold {with_reader.confidence_threshold}; "
         f"baseline: no reader, threshold {BASELINE_THRESHOLD}",
