@@ -182,7 +182,12 @@ def main() -> None:
     if not (SHARED / "squad_v1.1_dev").is_dir():
         sys.exit(f"{SHARED} not found")
     skip = set(filter(None, args.skip.split(",")))
-    embedder = CachingEmbedder(load_embedder(DEFAULT_MODEL))
+    isettings = load_index_settings()
+    # questions as ``ask`` encodes them: one at a time, through NEWSBOT_QUERY_RUNTIME
+    inner = load_embedder(DEFAULT_MODEL, query_runtime=isettings.query_runtime, cache_dir=isettings.cache_dir)
+    embedder = CachingEmbedder(inner, one_by_one=True)
+    print(f"questions encoded one at a time with {getattr(inner, 'short_runtime', 'torch')} "
+          f"(NEWSBOT_QUERY_RUNTIME={isettings.query_runtime})", flush=True)
     with_reader = load_retrieval_settings()
     baseline = load_retrieval_settings(reader_candidates=0, confidence_threshold=BASELINE_THRESHOLD)
     reader = load_reader(_precision(), args.reader_weights)
