@@ -23,15 +23,13 @@ from index.heap import release_free_memory
 from index.late_chunking import TokenSpans, pool_spans
 from index.models import ModelInfo
 from index.onnx_query import (
-    MIN_COSINE,
+    AUTO_RUNTIME,
     PROBES,
     OnnxQueryEncoder,
+    OnnxRuntimeKind,
     QueryRuntime,
     default_cache_dir,
-    export_name,
-    export_query_encoder,
-    onnx_runtime_installed,
-    reproduces,
+    prepare_query_encoder,
 )
 from index.precision import ComputePrecision, Precision, resolve_precision
 from index.settings import DEFAULT_MODEL
@@ -136,6 +134,7 @@ class SentenceTransformerEmbedder:
         self._cache_dir = cache_dir or default_cache_dir()
         self._short: OnnxQueryEncoder | None = None
         self._short_tried = False
+        self._short_kind = "torch"
         self._short_lock = threading.Lock()  # the bot's answer workers may all ask at once
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -245,8 +244,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def short_runtime(self) -> str:
-        """What runs short encodes: ``onnx`` or ``torch`` (after the first short encode)."""
-        return "onnx" if self.short_encoder() is not None else "torch"
+        """What runs short encodes: ``onnx``, ``onnx-int8`` or ``torch`` (prepares the ONNX path)."""
+        return self._short_kind if self.short_encoder() is not None else "torch"
 
     def short_encoder(self) -> OnnxQueryEncoder | None:
         """The ONNX path for short encodes, prepared on first use; None when it is off."""
@@ -258,30 +257,19 @@ class SentenceTransformerEmbedder:
                     self._short = self._load_short_encoder()
                 except Exception as exc:  # onnx/onnxruntime raise their own types
                     reason = " ".join(str(exc).split())[:300]
-                    if self._query_runtime == "onnx":
-                        raise ConfigError(f"NEWSBOT_QUERY_RUNTIME=onnx: {reason}") from None
+                    if self._query_runtime != "auto":
+                        raise ConfigError(f"NEWSBOT_QUERY_RUNTIME={self._query_runtime}: {reason}") from None
                     log.warning("questions are encoded with torch: the ONNX path failed (%s)", reason)
             self._short_tried = True
         return self._short
 
     def _load_short_encoder(self) -> OnnxQueryEncoder:
-        if not onnx_runtime_installed():
-            raise RuntimeError("onnxruntime and onnx are not installed")
-        path = self._cache_dir / export_name(self._model_path, self._max_tokens)
-        threads = self._threads or usable_cores()
-        if path.is_file():
-            try:
-                return OnnxQueryEncoder(path, self._model.tokenizer, self._max_tokens, threads)
-            except Exception:  # a damaged cache file: export it again
-                path.unlink(missing_ok=True)
-        log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~10 s)",
-                    self._name, self._cache_dir)
-        export_query_encoder(self._model, path)
-        encoder = OnnxQueryEncoder(path, self._model.tokenizer, self._max_tokens, threads)
-        cosine = reproduces(encoder, self._encode(PROBES, len(PROBES)))
-        if cosine < MIN_COSINE:
-            path.unlink(missing_ok=True)
-            raise RuntimeError(f"the export does not reproduce the model (cosine {cosine:.5f})")
+        kind: OnnxRuntimeKind = "onnx-int8" if self._query_runtime == "onnx-int8" else (
+            "onnx" if self._query_runtime == "onnx" else AUTO_RUNTIME)
+        encoder = prepare_query_encoder(
+            self._model, self._model_path, self._max_tokens, self._threads or usable_cores(),
+            self._cache_dir, kind, lambda: self._encode(PROBES, len(PROBES)))
+        self._short_kind = kind
         return encoder
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:

@@ -32,7 +32,9 @@ class IndexSettings(BaseSettings):
     #: fp32), ``fp32`` or ``bf16``. Used for batch encodes (indexing) and the answer reader.
     precision: Precision = "auto"
     #: What encodes a question: ``auto`` (ONNX Runtime when installed and its export, made once
-    #: into ``cache_dir``, reproduces the model; else torch), ``torch`` or ``onnx``.
+    #: into ``cache_dir``, reproduces the model; else torch), ``torch``, ``onnx`` (the float32
+    #: export, required) or ``onnx-int8`` (its int8 copy, required: faster, vectors within
+    #: ``onnx_query.MIN_COSINE_INT8`` of torch's).
     query_runtime: QueryRuntime = "auto"
     #: Where the ONNX export is kept (default ``$XDG_CACHE_HOME/newsbot``, ``~/.cache/newsbot``).
     cache_dir: Path | None = None

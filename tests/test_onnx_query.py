@@ -65,8 +65,9 @@ def test_without_onnxruntime_auto_falls_back_and_onnx_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import index.embedding as embedding
+    import index.onnx_query as onnx_query
 
-    monkeypatch.setattr(embedding, "onnx_runtime_installed", lambda: False)
+    monkeypatch.setattr(onnx_query, "onnx_runtime_installed", lambda: False)
     with caplog.at_level(logging.WARNING, logger="newsbot.embedding"):
         auto = embedding.SentenceTransformerEmbedder(threads=1, query_runtime="auto", cache_dir=tmp_path)
         assert auto.encode([QUESTION]).shape == (1, 384)
@@ -77,3 +78,18 @@ def test_without_onnxruntime_auto_falls_back_and_onnx_is_one_line(
         strict.encode([QUESTION])
     assert caught.value.one_line() == (
         "config error: NEWSBOT_QUERY_RUNTIME=onnx: onnxruntime and onnx are not installed")
+
+
+@pytest.mark.slow
+def test_int8_questions_stay_close_to_torch(tmp_path: Path) -> None:
+    from index.embedding import SentenceTransformerEmbedder
+    from index.onnx_query import MIN_COSINE_INT8, int8_name
+
+    torch_only = SentenceTransformerEmbedder(threads=1, query_runtime="torch")
+    int8 = SentenceTransformerEmbedder(threads=1, query_runtime="onnx-int8", cache_dir=tmp_path)
+    assert int8.short_runtime == "onnx-int8"
+    [fp32] = [p for p in tmp_path.glob("query-encoder-*.onnx") if "int8" not in p.name]
+    assert (tmp_path / int8_name(fp32.name)).is_file()
+    vec = int8.encode([QUESTION])
+    assert abs(float(np.linalg.norm(vec[0])) - 1.0) < 1e-5
+    assert MIN_COSINE_INT8 <= float(vec[0] @ torch_only.encode([QUESTION])[0]) < 0.99999
