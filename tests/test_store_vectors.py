@@ -78,3 +78,44 @@ def test_an_index_written_as_plain_flat_is_still_searched(tmp_path: Path) -> Non
     assert best[0][0] == ids[0] and best[0][1] == pytest.approx(1.0, abs=1e-5)
     filtered = dense_search(index, x[1], K, ids[::2])
     assert len(filtered) == K and {i for i, _ in filtered} <= set(ids[::2].tolist())
+
+
+def test_the_exact_index_scans_integer_codes_of_scaled_vectors(tmp_path: Path) -> None:
+    ids, x = _near_duplicates(100)
+    write_faiss(build_faiss(ids, x, "flat", DIM), tmp_path / "x.faiss")
+    index = read_faiss(tmp_path / "x.faiss")  # held: the parts below live inside it
+    inner = faiss.downcast_index(faiss.downcast_index(index).index)
+    assert isinstance(inner, faiss.IndexRefine) and inner.k_factor == 4.0
+    scan = faiss.downcast_index(inner.base_index)
+    assert isinstance(scan, faiss.IndexPreTransform)
+    codes = faiss.downcast_index(scan.index)
+    assert codes.sq.qtype == faiss.ScalarQuantizer.QT_8bit_direct_signed
+    scaled = faiss.downcast_VectorTransform(scan.chain.at(0)).apply(x)  # signed 8-bit range, peak 127
+    assert np.max(np.abs(scaled)) == pytest.approx(127.0, rel=1e-5)
+    decoded = codes.sa_decode(codes.sa_encode(scaled))  # whole numbers within 1 of the scaled values
+    assert np.array_equal(decoded, np.round(decoded)) and np.max(np.abs(decoded - scaled)) < 1.0
+
+
+def test_an_index_written_with_the_half_precision_scan_is_still_searched(tmp_path: Path) -> None:
+    ids, x = _near_duplicates(1000)
+    old = faiss.index_factory(DIM, "IDMap2,SQfp16,RFlat", faiss.METRIC_INNER_PRODUCT)
+    faiss.downcast_index(old.index).k_factor = 4.0
+    old.add_with_ids(x, ids)
+    write_faiss(old, tmp_path / "old.faiss")
+    index, reference = read_faiss(tmp_path / "old.faiss"), _plain_flat(ids, x)
+    for q in x[:10]:
+        _assert_same_hits(dense_search(index, q, K, None), dense_search(reference, q, K, None))
+        _assert_same_hits(dense_search(index, q, K, ids[::3]), dense_search(reference, q, K, ids[::3]))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_tiny_exact_indexes_are_written_and_searched(tmp_path: Path, n: int) -> None:
+    ids, x = _near_duplicates(50)
+    ids, x = ids[:n], x[:n]
+    write_faiss(build_faiss(ids, x, "flat", DIM), tmp_path / "tiny.faiss")
+    index = read_faiss(tmp_path / "tiny.faiss")
+    q = x[0] if n else np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)
+    got = dense_search(index, q, K, None)
+    assert len(got) == n
+    if n:
+        _assert_same_hits(got, dense_search(_plain_flat(ids, x), q, K, None))
