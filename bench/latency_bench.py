@@ -4,13 +4,15 @@
 
 1. Builds (once, cached) the index of the BBC corpus (``../shared/datasets/bbc_news``) plus the
    seed scrape (``../shared/seeds``) through the real pipeline and ingest.
-2. Asks the questions of ``bench/bbc_questions.jsonl`` several times with the defaults of
+2. Asks the news questions (``QUESTION_FILES``: ``bench/news_questions.jsonl``,
+   ``bench/news_questions_heldout.jsonl`` and ``bench/bbc_questions.jsonl``, 236; issue 12
+   asks for at least 150) several times with the defaults of
    ``ask``/``chat``/the bot (1 thread, the reader on, questions encoded through ONNX Runtime)
    and prints p50/p95 of the whole ``Answerer.ask``, of everything but the reader, and of each
    stage: query encode, FAISS, BM25, SQLite fetch, scoring, reader. The baseline in the same
    run encodes questions with torch (``NEWSBOT_QUERY_RUNTIME=torch``); the ratio of the two
    encode stages is printed. It also prints the eval metrics on those questions, as a sanity
-   check (the questions are few; this is not a benchmark of quality).
+   check (bench/reader_bench.py is the benchmark of quality).
 3. The same while a CPU burner it starts (and stops) keeps one core busy.
 4. Grows the FAISS part to 100k and 1M chunks with synthetic unit vectors (added to both the
    chunk and the sentence index, the latter therefore understating a real 1M-chunk corpus's
@@ -45,6 +47,8 @@ from retrieval.eval import evaluate, load_qa  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 STAGES = ("encode_ms", "faiss_ms", "bm25_ms", "fetch_ms", "score_ms", "reader_ms", "total_ms")
+#: The questions timed: every news question set (BBC + seed index), in this order.
+QUESTION_FILES = ("news_questions.jsonl", "news_questions_heldout.jsonl", "bbc_questions.jsonl")
 #: Everything but the reader's stage (issue 12's target for the pipeline around the reader).
 WITHOUT_READER = "no_reader_ms"
 
@@ -129,7 +133,7 @@ def main() -> None:
     baseline = Answerer(index_dir, embedder=torch_encoder)
     answerer = Answerer(index_dir, embedder=load_embedder(DEFAULT_MODEL, threads, settings.precision,
                                                           settings.query_runtime, settings.cache_dir))
-    qa = load_qa(ROOT / "bench" / "bbc_questions.jsonl")
+    qa = [it for name in QUESTION_FILES for it in load_qa(ROOT / "bench" / name)]
     questions = [it.question for it in qa]
     for q in questions[:5]:
         answerer.ask(q)  # warm caches (torch, ONNX export, SQLite pages, BM25 mmap)
@@ -141,7 +145,7 @@ def main() -> None:
         f"{m.sentences} sentences ({m.index_type})"
     )
     report = evaluate(answerer.ask, qa)
-    print("  sanity check on bench/bbc_questions.jsonl:")
+    print(f"  sanity check on {' + '.join(f'bench/{n}' for n in QUESTION_FILES)} ({len(qa)} questions):")
     for line in report.lines():
         print("   ", line)
     print(f"  {len(questions)} questions x {args.rounds} rounds, 1 thread, questions encoded with {runtime}")
