@@ -90,8 +90,8 @@ def test_the_exact_index_scans_integer_codes_of_scaled_vectors(tmp_path: Path) -
     assert isinstance(scan, faiss.IndexPreTransform)
     codes = faiss.downcast_index(scan.index)
     assert codes.sq.qtype == faiss.ScalarQuantizer.QT_8bit_direct_signed
-    scaled = faiss.downcast_VectorTransform(scan.chain.at(0)).apply(x)  # signed 8-bit range, peak 127
-    assert np.max(np.abs(scaled)) == pytest.approx(127.0, rel=1e-5)
+    scaled = faiss.downcast_VectorTransform(scan.chain.at(0)).apply(x)  # unit vectors x 127
+    np.testing.assert_allclose(scaled, 127.0 * x, rtol=1e-6)
     decoded = codes.sa_decode(codes.sa_encode(scaled))  # whole numbers within 1 of the scaled values
     assert np.array_equal(decoded, np.round(decoded)) and np.max(np.abs(decoded - scaled)) < 1.0
 
@@ -119,3 +119,14 @@ def test_tiny_exact_indexes_are_written_and_searched(tmp_path: Path, n: int) -> 
     assert len(got) == n
     if n:
         _assert_same_hits(got, dense_search(_plain_flat(ids, x), q, K, None))
+
+
+def test_queries_with_a_component_larger_than_the_corpus_have_still_the_flat_hits() -> None:
+    """The scan turns the query into 8-bit integers too: a spiky query must not overflow them."""
+    ids, x = _near_duplicates(2000)
+    index, reference = build_faiss(ids, x, "flat", DIM), _plain_flat(ids, x)
+    spiky = [np.eye(DIM, dtype=np.float32)[i] for i in range(0, DIM, 7)]
+    mixed = x[0] + 3.0 * np.eye(DIM, dtype=np.float32)[5]
+    assert np.max(np.abs(x)) < 0.9  # the basis vectors' 1.0 is beyond every stored component
+    for q in [*spiky, mixed / np.linalg.norm(mixed), -x[3]]:
+        _assert_same_hits(dense_search(index, q, K, None), dense_search(reference, q, K, None))
