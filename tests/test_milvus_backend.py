@@ -1,5 +1,5 @@
 """What only the Milvus backend has: Milvus Lite's one-process rule, SIGKILL of a writer
-between its collections and the alias switch, and the CLI end to end (build, ask, verify)
+between its collections and publishing, and the CLI end to end (build, ask, verify)
 giving the same answer as FAISS.  Real Milvus Lite and real subprocesses, no mock."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from index.store.backend import milvus_target
 from index.store.milvus import rows
 from index.store.milvus.catalog import unfinished_collections
 from index.store.milvus.connection import connect, disconnect
+from index.store.milvus.pointer import current_version, publish_version
 from index.store.milvus.reader import MilvusReader
 from retrieval.answerer import Answerer
 from retrieval.settings import RetrievalSettings
@@ -92,6 +93,7 @@ from test_store_support import make_articles, settings_for
 from index.embedding import HashingEmbedder
 from index.pipeline import apply_changes
 import index.store.milvus.publish as pub
+import index.store.milvus.pointer as pointer
 
 idx, where, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
@@ -100,7 +102,11 @@ def stall():
     time.sleep(600)
 
 embedder = HashingEmbedder()
-if where == "manifest":  # every data collection of the new version is written and flushed
+if where == "publish":  # the new version is complete, its pointer row not yet written
+    def stalling_insert(*args, **kwargs):
+        stall()
+    pointer.MilvusClient.insert = stalling_insert
+elif where == "manifest":  # every data collection of the new version is written and flushed
     create = pub._create
     def stalling_create(client, name, part, *rest):
         if part is None:
@@ -127,8 +133,8 @@ apply_changes(make_articles(8, start=100), (), settings_for(idx, backend="milvus
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["encode", "insert", "manifest"])
-def test_sigkill_while_writing_keeps_the_alias_on_the_previous_version(
+@pytest.mark.parametrize("where", ["encode", "insert", "manifest", "publish"])
+def test_sigkill_while_writing_keeps_the_previous_version_published(
         tmp_path: Path, hashing_embedder: HashingEmbedder, where: str) -> None:
     idx = tmp_path / "idx"
     settings = settings_for(idx, backend="milvus")
@@ -166,6 +172,52 @@ def test_sigkill_while_writing_keeps_the_alias_on_the_previous_version(
     assert verify_store(idx, settings).ok
 
 
+PUBLISH_LOOP = """
+import sys
+from pathlib import Path
+from index.settings import IndexSettings
+from index.store.backend import milvus_target
+from index.store.milvus.connection import connect
+from index.store.milvus.pointer import publish_version
+idx, marker = Path(sys.argv[1]), Path(sys.argv[2])
+target = milvus_target(idx, IndexSettings(index_dir=idx, backend="milvus"))
+client = connect(target)
+for seq in range(1, 100_000):
+    publish_version(client, target, f"v{seq:06d}-20261203T000000Z")
+    if seq == 20:
+        marker.write_text("publishing")
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_middle_of_publishing_leaves_a_whole_pointer(tmp_path: Path) -> None:
+    """Milvus Lite has no aliases: the published version is the newest pointer row. Killed
+    while it writes them back to back, the file reopens and names one whole, recent version."""
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    marker = tmp_path / "publishing"
+    proc = subprocess.Popen([sys.executable, "-c", PUBLISH_LOOP, str(idx), str(marker)],
+                            cwd=TESTS.parent, stderr=subprocess.PIPE)
+    try:
+        _wait_for(marker, proc)
+        time.sleep(0.3)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    target = milvus_target(idx, settings_for(idx, backend="milvus"))
+    client = connect(target)
+    try:
+        name = current_version(client, target)
+        assert name is not None and name.endswith("-20261203T000000Z")
+        assert int(name[1:7]) >= 20
+        publish_version(client, target, "v999999-20261203T000000Z")
+        assert current_version(client, target) == "v999999-20261203T000000Z"
+    finally:
+        disconnect(target, client)
+
+
 # ---------------------------------------------------------------------------------------------
 # the command line, end to end
 
@@ -198,7 +250,7 @@ def test_cli_build_ask_verify_give_the_faiss_answer_on_milvus(tmp_path: Path) ->
         assert stats.returncode == 0, stats.stderr
         about = json.loads(stats.stdout)
         counts[backend] = (about["articles"], about["chunks"], about["sentences"])
-    assert (tmp_path / "milvus" / "milvus.db").is_dir() and not (tmp_path / "milvus" / "versions").exists()
+    assert (tmp_path / "milvus" / "milvus.db").is_file() and not (tmp_path / "milvus" / "versions").exists()
     assert counts["milvus"] == counts["faiss"] and counts["faiss"][0] >= len(sources)
     faiss, milvus = answers["faiss"], answers["milvus"]
     assert milvus["sentences"] and milvus["sentences"][0]["text"] == faiss["sentences"][0]["text"]

@@ -1,5 +1,5 @@
 """The bot on the Milvus backend: the real bot against the fake Bot API, answering from a
-Milvus Lite index, and hot-reloading when the alias moves to a newer version.
+Milvus Lite index, and hot-reloading when a newer version is published.
 
 Milvus Lite serves one process, so the new version is published from this process (a Milvus
 server is what lets ``index add`` run elsewhere; docs/scale.md)."""

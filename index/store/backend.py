@@ -126,8 +126,8 @@ def published_version(index_dir: Path, settings: IndexSettings | None = None) ->
     that cannot be read counts as none, as ``current_or_none`` does)."""
     if not is_milvus(settings):
         return current_or_none(Path(index_dir))
-    from index.store.milvus.catalog import current_version
     from index.store.milvus.connection import connect, disconnect
+    from index.store.milvus.pointer import current_version
 
     target = milvus_target(index_dir, settings)
     if target.is_lite and not Path(target.uri).exists():

@@ -1,9 +1,5 @@
-"""The versions in Milvus: which exist, which one the alias names, switching and dropping.
-
-The alias ``<prefix>__current`` names the manifest collection of the published version;
-``alter_alias`` switches it atomically (``create_alias`` the first time), the counterpart of
-the FAISS backend's ``CURRENT`` file.
-"""
+"""The versions in Milvus: which exist, new names, dropping (which one is published:
+:mod:`index.store.milvus.pointer`)."""
 
 from __future__ import annotations
 
@@ -13,22 +9,7 @@ from datetime import UTC, datetime
 
 from pymilvus import MilvusClient, MilvusException
 
-from index.store.milvus.connection import MilvusTarget
 from index.store.milvus.schema import PARTS, base_name, part_name, version_of, version_seq
-
-
-def _aliases(client: MilvusClient) -> list[str]:
-    found = client.list_aliases()
-    names = found.get("aliases", []) if isinstance(found, dict) else []
-    return [str(n) for n in names]
-
-
-def current_version(client: MilvusClient, target: MilvusTarget) -> str | None:
-    """The version the alias names (None when nothing is published)."""
-    if target.alias not in _aliases(client):
-        return None
-    desc = client.describe_alias(target.alias)
-    return version_of(target.prefix, str(desc.get("collection_name", "")))
 
 
 def list_versions(client: MilvusClient, prefix: str) -> list[str]:
@@ -55,15 +36,6 @@ def new_version_name(client: MilvusClient, prefix: str) -> str:
     seqs += [int(m.group(1)) for m in (pattern.match(c) for c in client.list_collections()) if m]
     seq = max(seqs, default=0) + 1
     return f"v{seq:06d}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-
-
-def point_alias(client: MilvusClient, target: MilvusTarget, version: str) -> None:
-    """Make ``version`` the published one (atomic)."""
-    base = base_name(target.prefix, version)
-    if target.alias in _aliases(client):
-        client.alter_alias(base, target.alias)
-    else:
-        client.create_alias(base, target.alias)
 
 
 def drop_version(client: MilvusClient, prefix: str, version: str) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 from pymilvus import MilvusClient
 
 from index.errors import ConfigError, IndexCorruptError, IndexNotFoundError
-from index.store.milvus.catalog import current_version, list_versions
+from index.store.milvus.catalog import list_versions
 from index.store.milvus.connection import MilvusTarget, connect, disconnect
+from index.store.milvus.pointer import current_version
 from index.store.milvus.publish import read_manifest
 from index.store.milvus.reader import MilvusReader
 from index.store.milvus.rows import as_int, as_str, count, milvus_errors, scan
@@ -90,7 +91,7 @@ def verify_milvus(target: MilvusTarget) -> VerifyResult:
     try:
         name = current_version(client, target)
         if name is None:
-            raise IndexNotFoundError(f"no index in {target.describe()} (no alias {target.alias})")
+            raise IndexNotFoundError(f"no index in {target.describe()} (no {target.published_by})")
         try:
             with milvus_errors(target.describe()):
                 _check(client, target, name, checked)
@@ -116,8 +117,8 @@ def kept_milvus_versions(client: MilvusClient, target: MilvusTarget) -> list[Ver
 
 def rollback_milvus(index_dir: Path, target: MilvusTarget, version: str | None = None,
                     lock_timeout: float = 3.0) -> RollbackResult:
-    """Point the alias at a kept version (default: the newest one older than the current).
-    The target is opened in full first: a damaged version is refused, the alias untouched."""
+    """Publish a kept version again (default: the newest one older than the current).
+    The target is opened in full first: a damaged version is refused, the published one untouched."""
     with MilvusWriter(index_dir, target, lock_timeout=lock_timeout) as writer:
         client = writer.client
         current = current_version(client, target)

@@ -1,10 +1,14 @@
 """Connecting to Milvus: a Milvus Lite file (one process at a time) or a server, and names.
 
-Milvus Lite keeps its data in a directory (``<index_dir>/milvus.db`` by default) and holds an
-exclusive ``flock`` on it while a process has it open: a second process (the bot while
-``index add`` runs) cannot open it.  :func:`connect` says so in one line
-(:class:`~index.errors.IndexLockedError`) instead of pymilvus' traceback; several processes
-need a Milvus server (``NEWSBOT_MILVUS_URI=http://host:19530``).
+Milvus Lite 2.5 keeps its data in one SQLite file (``<index_dir>/milvus.db`` by default) and
+holds an exclusive POSIX lock on ``.milvus.db.lock`` beside it while a process has it open: a
+second process (the bot while ``index add`` runs) cannot open it.  :func:`connect` says so in
+one line (:class:`~index.errors.IndexLockedError`) instead of pymilvus' traceback; several
+processes need a Milvus server (``NEWSBOT_MILVUS_URI=http://host:19530``).
+
+Why Lite 2.5 and not 3.x: Lite 3 answered a question 3x slower than FAISS here (its engine
+walks rows one by one; docs/scale.md), Lite 2.5 within 1.4x.  Lite 2.5 has no aliases; the
+published version is kept by :mod:`index.store.milvus.pointer` instead.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ import fcntl
 import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from pymilvus import MilvusClient, MilvusException
 
-from index.errors import ConfigError, IndexLockedError, IndexNotFoundError, NewsbotError
+from index.errors import ConfigError, IndexCorruptError, IndexLockedError, IndexNotFoundError, NewsbotError
 
-#: The default Milvus Lite data directory inside the index directory.
+#: The default Milvus Lite data file inside the index directory.
 LITE_FILE = "milvus.db"
-#: Milvus Lite's own lock file inside its data directory.
-_LITE_LOCK = "LOCK"
 
 
 class _QuietIterator(logging.Filter):
@@ -34,6 +37,10 @@ class _QuietIterator(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "mvccTs" not in record.getMessage()
 
+
+# Milvus Lite 2.5 imports pkg_resources (hence setuptools<81 in pyproject.toml), which warns on
+# every command; the warning is about Milvus Lite's packaging, not something a user can act on.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 for _name in ("pymilvus", "pymilvus.milvus_client"):
     for _handler in logging.getLogger(_name).handlers:
@@ -54,8 +61,18 @@ class MilvusTarget:
 
     @property
     def alias(self) -> str:
-        """The alias readers follow: the published version's manifest collection."""
+        """The alias readers follow on a server: the published version's manifest collection."""
         return f"{self.prefix}__current"
+
+    @property
+    def pointer(self) -> str:
+        """The collection naming the published version on Milvus Lite (it has no aliases)."""
+        return f"{self.prefix}__published"
+
+    @property
+    def published_by(self) -> str:
+        """What names the published version, for messages."""
+        return f"pointer collection {self.pointer}" if self.is_lite else f"alias {self.alias}"
 
     def describe(self) -> str:
         return self.uri if self.is_lite else f"Milvus at {self.uri}"
@@ -76,14 +93,33 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str], tuple[MilvusClient, int]] = {}
 
 
+def _lite_lock_file(path: Path) -> Path:
+    """Milvus Lite 2.5's lock file for the data file ``path`` (its server.py names it so)."""
+    return path.parent / f".{path.name}.lock"
+
+
+def lite_files(path: Path) -> list[Path]:
+    """The files Milvus Lite keeps for the data file ``path`` (to remove an unused one)."""
+    return [path, _lite_lock_file(path)]
+
+
 def _probe_lite_lock(path: Path) -> None:
-    """IndexLockedError when another process holds Milvus Lite's lock on ``path``."""
-    lock = path / _LITE_LOCK
+    """IndexLockedError when another process holds Milvus Lite's lock on ``path``.
+
+    Only called before this process opens ``path`` (no client of ours holds it): closing a
+    file drops every POSIX lock the process has on it, which would stop our own Lite server."""
+    if path.is_dir():
+        raise IndexCorruptError(
+            f"{path}: a Milvus Lite 3 data folder; this newsbot uses Milvus Lite 2.5 (one file): "
+            "move it away and run `newsbot index build` again"
+        )
+    lock = _lite_lock_file(path)
     if not lock.exists():
         return
     fd = os.open(lock, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # lockf, not flock: Milvus Lite takes a POSIX record lock, which flock does not see.
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         raise IndexLockedError(
             f"{path}: another process has this Milvus Lite file open (Milvus Lite serves one process; "
@@ -91,7 +127,7 @@ def _probe_lite_lock(path: Path) -> None:
             "indexer at once)"
         ) from None
     else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 

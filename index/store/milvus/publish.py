@@ -1,8 +1,8 @@
-"""Writing a staged version as new collections (the alias is switched by the writer afterwards).
+"""Writing a staged version as new collections (the writer publishes it afterwards).
 
 Order: the four data collections, each flushed; then the manifest collection, flushed.  A
 version without its manifest collection is unfinished (a killed build) and is dropped by the
-next writer; the alias is only ever pointed at a version whose manifest exists.
+next writer; only a version whose manifest exists is ever published (:mod:`index.store.milvus.pointer`).
 """
 
 from __future__ import annotations

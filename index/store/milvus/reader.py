@@ -1,7 +1,7 @@
 """:class:`MilvusReader`: one published Milvus version, read-only (a ``StoreReader``).
 
-Opened on version V it reads V's collections by name, so it keeps serving V after the alias
-moves on (until keep-N drops V); :meth:`newer_version_available` asks where the alias points.
+Opened on version V it reads V's collections by name, so it keeps serving V after another
+version is published (until keep-N drops V); :meth:`newer_version_available` asks which one is published.
 Everything comes from Milvus: dense search on ``vector``, BM25 on the ``sparse`` field Milvus
 computes, filters as expressions, text and offsets as fields, idf from the terms collection.
 """
@@ -24,9 +24,9 @@ from index.lru import BoundedLRU
 from index.models import Article, ArticleListing, Chunk, Manifest, ModelInfo, Sentence
 from index.store.layout import check_model
 from index.store.milvus import facts
-from index.store.milvus.catalog import current_version
 from index.store.milvus.connection import MilvusTarget, connect, disconnect
 from index.store.milvus.filters import filter_expr
+from index.store.milvus.pointer import current_version
 from index.store.milvus.publish import read_manifest
 from index.store.milvus.rows import Row, as_int, as_str, by_keys, count, ids_where, milvus_errors, scan
 from index.store.milvus.schema import (
@@ -102,7 +102,7 @@ class MilvusReader:
             with milvus_errors(target.describe()):
                 name = version or current_version(client, target)
                 if name is None:
-                    raise IndexNotFoundError(f"no index in {target.describe()} (no alias {target.alias}); "
+                    raise IndexNotFoundError(f"no index in {target.describe()} (no {target.published_by}); "
                                              "run `newsbot index build` first")
                 manifest, _ = read_manifest(client, target.prefix, name)
                 check_model(manifest, expected_model, Path(index_dir))
@@ -378,7 +378,7 @@ class MilvusReader:
                      "part == 0 and has_date == false" + (f" and {expr}" if expr else ""))
 
     def newer_version_available(self) -> bool:
-        """True when the alias now names another version than this reader's."""
+        """True when another version is now published than this reader's."""
         try:
             name = current_version(self._client, self.target)
         except Exception:

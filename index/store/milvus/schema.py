@@ -2,7 +2,7 @@
 
 A version ``v000007-20261202T021500Z`` of prefix ``newsbot`` is five collections::
 
-    newsbot__v000007_20261202T021500Z             the manifest (one row); the alias points here
+    newsbot__v000007_20261202T021500Z             the manifest (one row); publishing names this
     newsbot__v000007_20261202T021500Z__articles   article fields; bodies in parts of <= 16,000 chars
     newsbot__v000007_20261202T021500Z__sentences  text, offsets, date/source facets, dense vector,
                                                   BM25 sparse vector (Milvus' BM25 function)
@@ -44,7 +44,7 @@ _VERSION_RE = re.compile(r"^v(\d{6,})-(\d{8}T\d{6}Z)$")
 
 
 def base_name(prefix: str, version: str) -> str:
-    """The manifest collection of ``version`` (the alias points at it)."""
+    """The manifest collection of ``version`` (what publishing names)."""
     return f"{prefix}__{version.replace('-', '_')}"
 
 
@@ -199,7 +199,7 @@ def index_params(part: Part | None, index_type: str, rows: int) -> IndexParams:
         kind, build = _DENSE.get(index_type, _DENSE["flat"])
         if kind == "IVF_FLAT" and build["nlist"] > 1:
             build = {"nlist": max(1, min(build["nlist"], rows // 39 or 1))}
-        # Build parameters go in the nested "params" key: Milvus Lite 3.x reads only that one
+        # Build parameters go in the nested "params" key: Milvus Lite 3.x read only that one
         # (it silently drops the flattened form pymilvus sends), and a server accepts it too.
         nested = {"params": build} if build else {}
         params.add_index("vector", index_type=kind, metric_type="IP", params=nested)

@@ -2,14 +2,13 @@
 
 It holds the index directory's ``.lock`` (as the FAISS writer does), stages the current
 version's rows (:class:`~index.store.milvus.staging.MilvusStaged`), writes a new version's
-collections and then switches the alias: a SIGKILL at any moment leaves the alias on the
-previous, complete version, and the next writer drops the unfinished collections.
+collections and then publishes it (:mod:`index.store.milvus.pointer`): a SIGKILL at any
+moment leaves the previous, complete version published, and the next writer drops the unfinished collections.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from pathlib import Path
 from types import TracebackType
 
@@ -19,15 +18,14 @@ from index.errors import IndexCorruptError
 from index.models import Manifest, ModelInfo
 from index.store.layout import FORMAT_VERSION, LOCK_FILE, IndexLock, require_index_folder, utc_now
 from index.store.milvus.catalog import (
-    current_version,
     drop_collection,
     drop_version,
     list_versions,
     new_version_name,
-    point_alias,
     unfinished_collections,
 )
-from index.store.milvus.connection import MilvusTarget, connect, disconnect, one_line
+from index.store.milvus.connection import MilvusTarget, connect, disconnect, lite_files, one_line
+from index.store.milvus.pointer import current_version, publish_version
 from index.store.milvus.publish import read_manifest, write_version
 from index.store.milvus.schema import PARTS, part_name
 from index.store.milvus.staging import MilvusStaged, PreviousVersion
@@ -79,7 +77,9 @@ class MilvusWriter:
             self._client = None
         # A first build that published nothing leaves no index folder behind (as with FAISS).
         if unused and self.target.is_lite and Path(self.target.uri).parent == self.index_dir.absolute():
-            shutil.rmtree(self.target.uri, ignore_errors=True)
+            for path in lite_files(Path(self.target.uri)):
+                with contextlib.suppress(OSError):
+                    path.unlink()
         self._lock.release()
         if unused:
             with contextlib.suppress(OSError):
@@ -116,10 +116,14 @@ class MilvusWriter:
 
     def publish(self, staged: StagedChanges, model: ModelInfo, index_type: IndexType,
                 max_chunk_tokens: int) -> Manifest:
-        """Write ``staged`` as a new version, then point the alias at it (atomically)."""
+        """Write ``staged`` as a new version, then publish it (atomically)."""
         if not isinstance(staged, MilvusStaged):
             raise TypeError("MilvusWriter publishes what its own stage() returned")
         client = self.client
+        if index_type == "hnsw" and self.target.is_lite:
+            # Milvus Lite builds only FLAT and IVF_FLAT; IVF is its approximate index. The
+            # manifest records what was built, so readers search it with IVF's parameters.
+            index_type = "ivf"
         version = new_version_name(client, self.target.prefix)
         n_articles, n_chunks, n_sentences = staged.counts()
         sources = sorted({a.article.source for a in staged.articles.values() if a.article.source})
@@ -134,7 +138,7 @@ class MilvusWriter:
             with contextlib.suppress(Exception):
                 drop_version(client, self.target.prefix, version)
             raise
-        point_alias(client, self.target, version)
+        publish_version(client, self.target, version)
         self.prune()
         return manifest
 
@@ -151,4 +155,4 @@ class MilvusWriter:
         drop_version(self.client, self.target.prefix, name)
 
     def rollback_to(self, name: str) -> None:
-        point_alias(self.client, self.target, name)
+        publish_version(self.client, self.target, name)
