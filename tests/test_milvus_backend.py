@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from index.embedding import HashingEmbedder
-from index.errors import IndexLockedError
+from index.errors import IndexCorruptError, IndexLockedError
 from index.live.watch import watch
 from index.pipeline import apply_changes
 from index.sources.settings import LiveSettings
@@ -387,3 +387,13 @@ def test_filtered_ids_are_one_query_or_a_scan_past_the_window_and_kept(
     finally:
         monkeypatch.undo()
         r.close()
+
+
+def test_a_milvus_lite_3_data_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Milvus Lite 3 kept a folder where Lite 2.5 keeps one file: say so, do not crash in it."""
+    idx = tmp_path / "idx"
+    (idx / "milvus.db").mkdir(parents=True)
+    target = milvus_target(idx, settings_for(idx, backend="milvus"))
+    with pytest.raises(IndexCorruptError, match="Milvus Lite 3 data folder") as err:
+        connect(target)
+    assert "\n" not in str(err.value)
