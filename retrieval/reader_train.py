@@ -212,7 +212,8 @@ def train(
         torch.nn.utils.clip_grad_norm_([*body, *head], 1.0)
         opt.step()
         sched.step()
-        running = 0.98 * running + 0.02 * float(loss) if step > start_step else float(loss)
+        value = float(loss.detach())
+        running = 0.98 * running + 0.02 * value if step > start_step else value
         done = step + 1
         if done % 50 == 0 or done == total_steps:
             rate = (done - start_step) / max(1e-9, time.time() - t0)
