@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -242,14 +242,43 @@ def latency(answerers: dict[str, Answerer], embedder: CachingEmbedder, questions
     return float(np.percentile(samples["milvus"], 50)) / float(np.percentile(samples["faiss"], 50))
 
 
+def _unit_batches(n: int, dim: int, step: int) -> Iterator[np.ndarray]:
+    """The same ``n`` random unit vectors on every call, ``step`` rows at a time."""
+    rng = np.random.default_rng(0)
+    for start in range(0, n, step):
+        vecs = rng.standard_normal((min(step, n - start), dim), dtype=np.float32)
+        yield vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
 def synthetic(n: int, dim: int = 384, queries: int = 20) -> None:
-    """Milvus Lite search latency and memory at ``n`` random unit vectors (FAISS beside it)."""
+    """Milvus Lite search latency, memory and recall at ``n`` random unit vectors, against a
+    FAISS flat index of the same vectors beside it."""
     import faiss
     from pymilvus import DataType, MilvusClient
 
-    from index.store.milvus.schema import _DENSE, dense_search_params
+    from index.store.milvus.schema import dense_index, dense_search_params
 
-    rng = np.random.default_rng(0)
+    qs = np.random.default_rng(1).standard_normal((queries, dim), dtype=np.float32)
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    # Milvus Lite 2.5 inserts 1,000 rows in 0.1 s, 4,000 in 1.1 s, and 10,000 did not finish
+    # in 10 minutes here: its cost per insert call grows faster than the rows.
+    step = 1_000
+
+    base = rss_mb()
+    index = faiss.IndexFlatIP(dim)
+    for vecs in _unit_batches(n, dim, step):
+        index.add(vecs)
+    faiss.omp_set_num_threads(1)
+    lat = []
+    for q in qs:
+        t = time.perf_counter()
+        index.search(q[None, :], 30)
+        lat.append((time.perf_counter() - t) * 1000)
+    true_ids = index.search(qs, 30)[1]
+    print(f"  FAISS flat, {n:,} vectors (1 thread): search k=30 p50 {np.percentile(lat, 50):.1f} ms "
+          f"p95 {np.percentile(lat, 95):.1f} ms, process RSS +{rss_mb() - base:,.0f} MB", flush=True)
+    del index
+
     path = OUT / "synthetic" / "milvus.db"
     shutil.rmtree(path.parent, ignore_errors=True)
     path.parent.mkdir(parents=True)
@@ -259,53 +288,34 @@ def synthetic(n: int, dim: int = 384, queries: int = 20) -> None:
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     params = MilvusClient.prepare_index_params()
-    kind, build = _DENSE["flat"]
-    params.add_index("vector", index_type=kind, metric_type="IP", params={"params": build})
+    kind, build = dense_index("flat", n)
+    params.add_index("vector", index_type=kind, metric_type="IP", params={"params": build} if build else {})
     client.create_collection("synthetic", schema=schema, index_params=params)
     t = time.perf_counter()
-    # Milvus Lite 2.5 inserts 1,000 rows in 0.1 s, 4,000 in 1.1 s, and 10,000 did not finish
-    # in 10 minutes here: its cost per insert call grows faster than the rows.
-    step = 1_000
-    for start in range(0, n, step):
-        m = min(step, n - start)
-        vecs = rng.standard_normal((m, dim), dtype=np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    start = 0
+    for vecs in _unit_batches(n, dim, step):
         client.insert("synthetic", [{"id": start + i, "vector": v} for i, v in enumerate(vecs.tolist())])
+        start += len(vecs)
     client.flush("synthetic")
     client.load_collection("synthetic")
     load_s = time.perf_counter() - t
-    qs = rng.standard_normal((queries, dim), dtype=np.float32)
-    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
-    client.search("synthetic", data=[qs[0].tolist()], limit=30, search_params=dense_search_params("flat", 30))
-    lat = []
-    for q in qs:
+    search = dense_search_params("flat", 30)
+    client.search("synthetic", data=[qs[0].tolist()], limit=30, search_params=search)
+    lat, recall = [], []
+    for q, true in zip(qs, true_ids, strict=True):
         t = time.perf_counter()
-        client.search("synthetic", data=[q.tolist()], limit=30, search_params=dense_search_params("flat", 30))
+        hits = client.search("synthetic", data=[q.tolist()], limit=30, search_params=search)[0]
         lat.append((time.perf_counter() - t) * 1000)
-    size = path.stat().st_size
-    print(f"  Milvus Lite, {n:,} vectors (exact: IVF_FLAT, 1 list): insert+flush+load {load_s:.0f} s, "
+        recall.append(len({int(h["id"]) for h in hits} & {int(i) for i in true}) / 30)
+    print(f"  Milvus Lite, {n:,} vectors (exact: {kind}): insert+flush+load {load_s:.0f} s, "
           f"search k=30 p50 {np.percentile(lat, 50):.1f} ms p95 {np.percentile(lat, 95):.1f} ms, "
-          f"process RSS +{rss_mb() - base:,.0f} MB, disk {size / 1e6:,.0f} MB", flush=True)
+          f"recall@30 against FAISS flat {np.mean(recall):.3f}, process RSS (with Lite's server) "
+          f"+{rss_mb() - base:,.0f} MB, disk {path.stat().st_size / 1e6:,.0f} MB", flush=True)
     client.close()
     from milvus_lite.server_manager import server_manager_instance
 
     server_manager_instance.release_server(str(path.absolute()))
     shutil.rmtree(path.parent, ignore_errors=True)
-    base = rss_mb()
-    index = faiss.IndexFlatIP(dim)
-    for start in range(0, n, step):
-        m = min(step, n - start)
-        vecs = rng.standard_normal((m, dim), dtype=np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        index.add(vecs)
-    faiss.omp_set_num_threads(1)
-    lat = []
-    for q in qs:
-        t = time.perf_counter()
-        index.search(q[None, :], 30)
-        lat.append((time.perf_counter() - t) * 1000)
-    print(f"  FAISS flat, {n:,} vectors (1 thread): search k=30 p50 {np.percentile(lat, 50):.1f} ms "
-          f"p95 {np.percentile(lat, 95):.1f} ms, process RSS +{rss_mb() - base:,.0f} MB", flush=True)
 
 
 def main() -> None:

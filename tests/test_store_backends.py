@@ -282,9 +282,9 @@ def test_approximate_index_types(settings: IndexSettings, hashing_embedder: Hash
     report = apply_changes(make_articles(12), (), settings, hashing_embedder, index_type=index_type)
     r = open_store_reader(settings.index_dir, settings)
     try:
-        # Milvus Lite builds no HNSW: its approximate index is IVF, and the manifest says so
-        lite_hnsw = settings.backend == "milvus" and index_type == "hnsw"
-        assert r.manifest.index_type == ("ivf" if lite_hnsw else index_type)
+        # Milvus Lite builds no HNSW and its IVF loses hits past ~65,000 rows: it stays exact,
+        # and the manifest says so
+        assert r.manifest.index_type == ("flat" if settings.backend == "milvus" else index_type)
         q = hashing_embedder.encode(["blizzards freezing temperatures"])[0]
         best = r.get_sentences([r.search_sentences(q, 1)[0][0]])[0]
         assert "blizzards" in best.text
