@@ -256,7 +256,7 @@ def synthetic(n: int, dim: int = 384, queries: int = 20) -> None:
     import faiss
     from pymilvus import DataType, MilvusClient
 
-    from index.store.milvus.schema import dense_index, dense_search_params
+    from index.store.milvus.schema import add_dense_index, dense_search_params
 
     qs = np.random.default_rng(1).standard_normal((queries, dim), dtype=np.float32)
     qs /= np.linalg.norm(qs, axis=1, keepdims=True)
@@ -288,8 +288,7 @@ def synthetic(n: int, dim: int = 384, queries: int = 20) -> None:
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     params = MilvusClient.prepare_index_params()
-    kind, build = dense_index("flat", n)
-    params.add_index("vector", index_type=kind, metric_type="IP", params={"params": build} if build else {})
+    kind = add_dense_index(params, "flat", n)
     client.create_collection("synthetic", schema=schema, index_params=params)
     t = time.perf_counter()
     start = 0

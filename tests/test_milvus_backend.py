@@ -405,7 +405,7 @@ def test_exact_search_on_milvus_lite_finds_the_true_top_k_past_one_segment(tmp_p
     index the store builds for exact search must find every true neighbour at any size."""
     from pymilvus import DataType, MilvusClient
 
-    from index.store.milvus.schema import dense_index, dense_search_params
+    from index.store.milvus.schema import add_dense_index, dense_search_params
 
     n, dim, k = 100_000, 8, 30
     rng = np.random.default_rng(0)
@@ -419,8 +419,7 @@ def test_exact_search_on_milvus_lite_finds_the_true_top_k_past_one_segment(tmp_p
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         params = MilvusClient.prepare_index_params()
-        kind, build = dense_index("flat", n)
-        params.add_index("vector", index_type=kind, metric_type="IP", params={"params": build} if build else {})
+        add_dense_index(params, "flat", n)
         client.create_collection("exact", schema=schema, index_params=params)
         for start in range(0, n, 1_000):
             client.insert("exact", [{"id": start + i, "vector": v}
@@ -428,7 +427,8 @@ def test_exact_search_on_milvus_lite_finds_the_true_top_k_past_one_segment(tmp_p
         client.flush("exact")
         client.load_collection("exact")
         for q in queries:
-            hits = client.search("exact", data=[q.tolist()], limit=k, search_params=dense_search_params("flat", k))
+            hits = client.search("exact", data=[q.tolist()], limit=k,
+                                 search_params=dense_search_params("flat", k))
             want = set(np.argsort(-(vectors @ q))[:k].tolist())
             assert {int(h["id"]) for h in hits[0]} == want
     finally:

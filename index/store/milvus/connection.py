@@ -28,6 +28,11 @@ from index.errors import ConfigError, IndexCorruptError, IndexLockedError, Index
 
 #: The default Milvus Lite data file inside the index directory.
 LITE_FILE = "milvus.db"
+#: gRPC options for the Unix socket to Milvus Lite's server: no keepalive pings while idle.
+#: pymilvus pings every 10 s; after a few idle minutes Lite's server answers GOAWAY
+#: "too_many_pings", which gRPC logs as an error line on stderr (measured: a client idle for
+#: 4 minutes got it; with these options it did not). The server is a local child process.
+_LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 600_000, "grpc.keepalive_permit_without_calls": False}
 
 
 class _QuietIterator(logging.Filter):
@@ -150,7 +155,7 @@ def _open(target: MilvusTarget, create: bool) -> MilvusClient:
         raise ConfigError(f"NEWSBOT_MILVUS_URI: folder {path.parent} does not exist")
     _probe_lite_lock(path)
     try:
-        return MilvusClient(uri=str(path))
+        return MilvusClient(uri=str(path), grpc_options=_LITE_GRPC_OPTIONS)
     except MilvusException as exc:
         _probe_lite_lock(path)
         raise NewsbotError(f"{path}: cannot open Milvus Lite ({one_line(exc)})") from None

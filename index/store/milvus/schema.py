@@ -194,6 +194,15 @@ def dense_index(index_type: str, rows: int) -> tuple[str, dict[str, int]]:
     return kind, build
 
 
+def add_dense_index(params: IndexParams, index_type: str, rows: int) -> str:
+    """Add the ``vector`` field's index for ``index_type`` to ``params``; Milvus' index name."""
+    kind, build = dense_index(index_type, rows)
+    # Build parameters go in the nested "params" key: Milvus Lite 3.x read only that one
+    # (it silently drops the flattened form pymilvus sends), and a server accepts it too.
+    params.add_index("vector", index_type=kind, metric_type="IP", params={"params": build} if build else {})
+    return kind
+
+
 def dense_search_params(index_type: str, k: int) -> dict[str, object]:
     if index_type == "hnsw":
         return {"metric_type": "IP", "params": {"ef": max(128, k)}}
@@ -205,11 +214,7 @@ def dense_search_params(index_type: str, k: int) -> dict[str, object]:
 def index_params(part: Part | None, index_type: str, rows: int) -> IndexParams:
     params = MilvusClient.prepare_index_params()
     if part in ("sentences", "chunks"):
-        kind, build = dense_index(index_type, rows)
-        # Build parameters go in the nested "params" key: Milvus Lite 3.x read only that one
-        # (it silently drops the flattened form pymilvus sends), and a server accepts it too.
-        nested = {"params": build} if build else {}
-        params.add_index("vector", index_type=kind, metric_type="IP", params=nested)
+        add_dense_index(params, index_type, rows)
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                          params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
     else:
