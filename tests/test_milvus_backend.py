@@ -433,3 +433,21 @@ def test_exact_search_on_milvus_lite_finds_the_true_top_k_past_one_segment(tmp_p
             assert {int(h["id"]) for h in hits[0]} == want
     finally:
         disconnect(target, client)
+
+
+def test_the_newest_pointer_row_is_published_and_old_rows_are_pruned(tmp_path: Path) -> None:
+    """On Milvus Lite publishing adds a row: the newest names the version, also when it names
+    an older one again (a rollback); old rows do not pile up."""
+    target = milvus_target(tmp_path, settings_for(tmp_path, backend="milvus"))
+    client = connect(target)
+    try:
+        assert current_version(client, target) is None
+        for seq in range(1, 21):
+            publish_version(client, target, f"v{seq:06d}-20261203T000000Z")
+        assert current_version(client, target) == "v000020-20261203T000000Z"
+        publish_version(client, target, "v000003-20261203T000000Z")
+        assert current_version(client, target) == "v000003-20261203T000000Z"
+        rows = client.query(target.pointer, filter="seq >= 0", output_fields=["count(*)"])
+        assert rows[0]["count(*)"] <= 16
+    finally:
+        disconnect(target, client)

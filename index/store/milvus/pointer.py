@@ -15,7 +15,7 @@ from __future__ import annotations
 from pymilvus import DataType, MilvusClient
 
 from index.store.milvus.connection import MilvusTarget
-from index.store.milvus.schema import DUMMY, base_name, version_of
+from index.store.milvus.schema import DUMMY, base_name, int_list, version_of
 
 #: Pointer rows kept after a publish (older ones are deleted; only the newest counts).
 _KEEP_ROWS = 16
@@ -76,4 +76,4 @@ def publish_version(client: MilvusClient, target: MilvusTarget, version: str) ->
     client.insert(name, [{"seq": seq, "version": version, "dummy": DUMMY}])
     stale = [s for s, _ in rows[_KEEP_ROWS - 1:]]
     if stale:
-        client.delete(name, filter=f"seq in [{','.join(map(str, stale))}]")
+        client.delete(name, filter=f"seq in {int_list(stale)}")
