@@ -163,6 +163,7 @@ def test_about_latest_and_list(reader: StoreReader) -> None:
     assert about.earliest == datetime(2024, 1, 1, tzinfo=UTC)
     assert about.latest == datetime(2024, 1, 12, tzinfo=UTC)
     assert about.version == reader.version
+    assert about.size_bytes > 0  # `index stats` shows what the index takes on disk
     assert [a.id for a in reader.latest_articles(2)] == ["art-11", "art-10"]
     listing = reader.list_articles(3)
     assert [a.id for a in listing] == ["art-11", "art-10", "art-9"]

@@ -9,10 +9,9 @@ from pathlib import Path
 from pymilvus import MilvusClient
 
 from index.models import ArticleListing, Manifest
-from index.store.diskspace import dir_size
 from index.store.milvus.connection import MilvusTarget
 from index.store.milvus.rows import Row, as_float, as_str, scan
-from index.store.milvus.schema import PARTS, base_name, part_name, quote
+from index.store.milvus.schema import part_name, quote
 from index.store.protocols import IndexAbout, SourceCount
 
 _LISTING = ["article_id", "title", "date", "date_ts", "has_date", "source", "url", "indexed_ts"]
@@ -28,13 +27,13 @@ def listing_rows(client: MilvusClient, articles: str, source: str | None = None)
     return list(scan(client, articles, _LISTING, expr))
 
 
-def size_bytes(target: MilvusTarget, version: str) -> int:
-    """Bytes of a version's collections (Milvus Lite: their folders; a server: 0)."""
+def size_bytes(target: MilvusTarget) -> int:
+    """Bytes on disk: Milvus Lite 2.5 keeps every collection, so every kept version, in one
+    SQLite file, which cannot be split by version; a server reports none (0)."""
     if not target.is_lite:
         return 0
-    root = Path(target.uri) / "collections"
-    names = [*(part_name(target.prefix, version, p) for p in PARTS), base_name(target.prefix, version)]
-    return sum(dir_size(root / n) for n in names if (root / n).is_dir())
+    path = Path(target.uri)
+    return path.stat().st_size if path.is_file() else 0
 
 
 def about(client: MilvusClient, target: MilvusTarget, index_dir: str, version: str,
@@ -52,7 +51,7 @@ def about(client: MilvusClient, target: MilvusTarget, index_dir: str, version: s
         sources=[SourceCount(name=name or "(unknown)", articles=n) for name, n in order],
         earliest=_date(dated[0][1]["date"]) if dated else None,
         latest=_date(dated[-1][1]["date"]) if dated else None, last_update=m.created_at,
-        size_bytes=size_bytes(target, version),
+        size_bytes=size_bytes(target),
     )
 
 
