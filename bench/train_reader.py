@@ -20,6 +20,9 @@
    * ``--extra FILE``: your own groups in the same format (e.g. questions over your corpus).
 2. Fine-tunes the reader on them (seeded; resumable: rerun the same command after a stop) and
    writes the weights and ``reader.json`` (config, data hashes) to ``--out``.
+   ``--continue-from DIR`` starts from a trained reader instead of the packaged model's layers
+   (a second round, or the shipped reader fine-tuned with ``--extra`` groups of your corpus);
+   the record keeps the starting weights' hash.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -46,7 +50,7 @@ from index.models import Sentence  # noqa: E402
 from index.settings import DEFAULT_MODEL  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import contains_answer  # noqa: E402
-from retrieval.reader_files import WEIGHTS_DIR  # noqa: E402
+from retrieval.reader_files import WEIGHTS_DIR, WEIGHTS_FILE  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
 #: Negatives kept per question in the groups file (training reads the first few).
@@ -182,6 +186,14 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=TrainConfig.layers)
     ap.add_argument("--extra", type=Path, action="append", default=[], help="more groups (JSONL)")
     ap.add_argument("--rebuild-groups", action="store_true", help="recollect the groups file")
+    ap.add_argument(
+        "--continue-from",
+        type=Path,
+        default=None,
+        help="a reader weights dir to continue training from (e.g. retrieval/reader_weights)",
+    )
+    ap.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    ap.add_argument("--seed", type=int, default=TrainConfig.seed)
     args = ap.parse_args()
     if not (SHARED / "squad_v1.1_dev").is_dir():
         sys.exit(f"{SHARED} not found")
@@ -209,8 +221,24 @@ def main() -> None:
     hashes["groups.jsonl"] = sha256_of(groups_file)
     unanswerable = sum(1 for g in data if not any(g.labels))
     print(f"{len(data)} training groups ({unanswerable} unanswerable)", flush=True)
-    config = TrainConfig(layers=args.layers, epochs=args.epochs, max_minutes=args.minutes)
-    train(data, config, args.work, args.out, hashes, log=lambda m: print(m, flush=True))
+    start = None
+    if args.continue_from is not None:
+        start = args.continue_from / WEIGHTS_FILE
+        if not start.is_file():
+            sys.exit(f"--continue-from: no {WEIGHTS_FILE} in {args.continue_from}")
+        # a copy: --out may be the same folder, and the file is rewritten at the end
+        copy = args.work / f"start-{WEIGHTS_FILE}"
+        shutil.copyfile(start, copy)
+        start = copy
+    config = TrainConfig(
+        layers=args.layers,
+        epochs=args.epochs,
+        max_minutes=args.minutes,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        start_weights=sha256_of(start) if start else "",
+    )
+    train(data, config, args.work, args.out, hashes, log=lambda m: print(m, flush=True), start_from=start)
 
 
 if __name__ == "__main__":

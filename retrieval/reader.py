@@ -53,10 +53,9 @@ class CrossEncoderReader:
         batch_size: int = 32,
     ) -> None:
         import torch
-        from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
-        from retrieval.reader_net import SHARED_PARAMETER, build_network
+        from retrieval.reader_net import build_network, load_trained
 
         record = load_record(weights_dir)
         weights = weights_dir / WEIGHTS_FILE
@@ -69,11 +68,10 @@ class CrossEncoderReader:
         base = str(record.get("base_model", DEFAULT_MODEL))
         self._tok: Any = AutoTokenizer.from_pretrained(resolve_model_path(base))
         net = build_network(int(record["layers"]), base)
-        state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        state[SHARED_PARAMETER] = net.state_dict()[SHARED_PARAMETER]
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ConfigError(f"{weights}: does not fit the reader network ({missing or unexpected})")
+        try:
+            load_trained(net, weights)
+        except ValueError as exc:
+            raise ConfigError(f"{weights}: {exc}") from None
         # bf16: the whole network is cast once. Under autocast every call re-cast each fp32
         # weight (a third of the reader's time on 4 pairs) and came out no closer to fp32.
         self._net = (net.to(torch.bfloat16) if precision == "bf16" else net).eval()

@@ -48,6 +48,20 @@ def build_network(layers: int, base_model: str = DEFAULT_MODEL) -> CrossEncoderN
     return CrossEncoderNet(encoder)
 
 
+def load_trained(net: CrossEncoderNet, weights: Path) -> None:
+    """Load a shipped weights file into ``net``: the word-piece table stays the package's.
+
+    Raises ValueError (with what is missing or extra) when the file does not fit the network.
+    """
+    from safetensors.torch import load_file
+
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    state[SHARED_PARAMETER] = net.state_dict()[SHARED_PARAMETER]
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"does not fit the reader network ({missing or unexpected})")
+
+
 def to_tensors(enc: EncodedPairs) -> dict[str, torch.Tensor]:
     return {
         "input_ids": torch.from_numpy(enc.input_ids),

@@ -33,7 +33,14 @@ import torch
 from index.errors import ConfigError
 from index.precision import Precision, resolve_precision
 from index.settings import DEFAULT_MODEL
-from retrieval.reader_net import SHARED_PARAMETER, build_network, file_sha256, save_weights, to_tensors
+from retrieval.reader_net import (
+    SHARED_PARAMETER,
+    build_network,
+    file_sha256,
+    load_trained,
+    save_weights,
+    to_tensors,
+)
 from retrieval.reader_pairs import InputLimits, ReaderPair, encode_pairs
 
 CHECKPOINT = "checkpoint.pt"
@@ -60,6 +67,8 @@ class TrainConfig:
     save_every: int = 200
     #: Stop (and still write the weights) after this many minutes; 0 means no limit.
     max_minutes: float = 0.0
+    #: sha256 of the reader weights training continues from ("" = the packaged model's layers).
+    start_weights: str = ""
 
 
 @dataclass
@@ -124,8 +133,13 @@ def train(
     out_dir: Path,
     data_hashes: dict[str, str],
     log: Callable[[str], None] = print,
+    start_from: Path | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune and write ``out_dir/reader.safetensors`` + ``reader.json``; returns the record."""
+    """Fine-tune and write ``out_dir/reader.safetensors`` + ``reader.json``; returns the record.
+
+    ``start_from``: a weights file of the same shape to continue from (a second round on
+    fresh candidates, or a user's corpus); its hash must be ``config.start_weights``.
+    """
     from transformers import AutoTokenizer
 
     from index.embedding import configure_torch_threads, resolve_model_path
@@ -138,6 +152,14 @@ def train(
     limits = InputLimits(**config.limits)
     tok: Any = AutoTokenizer.from_pretrained(resolve_model_path(config.base_model))
     net = build_network(config.layers, config.base_model)
+    if start_from is not None:
+        if file_sha256(start_from) != config.start_weights:
+            raise ConfigError(f"{start_from}: not the weights the config names ({config.start_weights[:12]})")
+        try:
+            load_trained(net, start_from)
+        except ValueError as exc:
+            raise ConfigError(f"{start_from}: {exc}") from None
+        log(f"continuing from {start_from.name} ({config.start_weights[:12]})")
     for name, p in net.named_parameters():
         p.requires_grad = name != SHARED_PARAMETER
     head = [p for n, p in net.named_parameters() if n.startswith("head.")]

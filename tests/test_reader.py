@@ -255,6 +255,34 @@ def test_tiny_training_run_learns_the_fixture_groups(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_training_continues_from_earlier_weights_and_refuses_other_files(tmp_path: Path) -> None:
+    """A second round starts where the first stopped (its loss starts lower), and the
+    record names the weights it started from; a file whose hash differs is refused."""
+    from index.errors import ConfigError
+    from retrieval.reader_files import WEIGHTS_FILE
+    from retrieval.reader_net import file_sha256
+    from retrieval.reader_train import TrainConfig, load_groups, train
+
+    groups = load_groups(FIXTURES / "reader" / "groups.jsonl")
+    base = TrainConfig(layers=1, groups_per_step=2, epochs=6, learning_rate=3e-4, precision="fp32")
+    first = train(groups, base, tmp_path / "w1", tmp_path / "one", {"g": "f"}, log=lambda _: None)
+    start = tmp_path / "one" / WEIGHTS_FILE
+    again = TrainConfig(**{**base.__dict__, "epochs": 1, "start_weights": file_sha256(start)})
+    lines: list[str] = []
+    second = train(groups, again, tmp_path / "w2", tmp_path / "two", {"g": "f"}, log=lines.append,
+                   start_from=start)
+    assert any("continuing from" in line for line in lines)
+    assert second["config"]["start_weights"] == file_sha256(start)
+    fresh = TrainConfig(**{**base.__dict__, "epochs": 1})
+    scratch = train(groups, fresh, tmp_path / "w3", tmp_path / "three", {"g": "f"}, log=lambda _: None)
+    assert second["final_loss"] < scratch["final_loss"]
+    assert first["config"]["start_weights"] == ""
+    wrong = TrainConfig(**{**again.__dict__, "start_weights": "0" * 64})
+    with pytest.raises(ConfigError, match="not the weights"):
+        train(groups, wrong, tmp_path / "w4", tmp_path / "four", {"g": "f"}, start_from=start)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
