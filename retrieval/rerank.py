@@ -21,8 +21,8 @@ COMBINATION_INPUTS: tuple[str, ...] = ("reader", "linear")
 #: Fitted by ``bench/fit_reader.py`` on SQuAD's calibration articles (kept out of the reader's
 #: training): a softmax over each question's reranked candidates.
 COMBINATION_WEIGHTS: Mapping[str, float] = {
-    "reader": 0.322,
-    "linear": 0.654,
+    "reader": 0.284,
+    "linear": 0.64,
 }
 #: ``COMBINATION_WEIGHTS`` in ``COMBINATION_INPUTS`` order.
 COMBINATION: tuple[float, ...] = scoring.in_order(COMBINATION_WEIGHTS, COMBINATION_INPUTS)
@@ -38,12 +38,12 @@ READER_CONFIDENCE_INPUTS: tuple[str, ...] = (
 #: Logistic weights over ``READER_CONFIDENCE_INPUTS`` by name (and the intercept), fitted by
 #: ``bench/fit_reader.py`` with every input allowed only to raise the confidence.
 READER_CONFIDENCE_WEIGHTS: Mapping[str, float] = {
-    "reader_top": 0.039,
-    "reader_max": 0.087,
-    "reader_share": 1.038,
-    "combined_margin": 0.178,
-    "linear_logit": 0.702,
-    "intercept": -0.982,
+    "reader_top": 0.058,
+    "reader_max": 0.072,
+    "reader_share": 1.068,
+    "combined_margin": 0.187,
+    "linear_logit": 0.636,
+    "intercept": -1.032,
 }
 #: ``READER_CONFIDENCE_WEIGHTS`` in ``READER_CONFIDENCE_INPUTS`` order, intercept last.
 READER_CALIBRATION: tuple[float, ...] = scoring.in_order(
