@@ -152,6 +152,8 @@ def train(
     limits = InputLimits(**config.limits)
     tok: Any = AutoTokenizer.from_pretrained(resolve_model_path(config.base_model))
     net = build_network(config.layers, config.base_model)
+    if config.start_weights and start_from is None:
+        raise ConfigError("the config continues from trained weights, but none were given")
     if start_from is not None:
         if file_sha256(start_from) != config.start_weights:
             raise ConfigError(f"{start_from}: not the weights the config names ({config.start_weights[:12]})")

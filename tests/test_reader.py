@@ -280,6 +280,8 @@ def test_training_continues_from_earlier_weights_and_refuses_other_files(tmp_pat
     wrong = TrainConfig(**{**again.__dict__, "start_weights": "0" * 64})
     with pytest.raises(ConfigError, match="not the weights"):
         train(groups, wrong, tmp_path / "w4", tmp_path / "four", {"g": "f"}, start_from=start)
+    with pytest.raises(ConfigError, match="none were given"):
+        train(groups, again, tmp_path / "w5", tmp_path / "five", {"g": "f"})
 
 
 @pytest.mark.slow
