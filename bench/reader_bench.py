@@ -66,6 +66,12 @@ def show(label: str, r: EvalReport) -> None:
         f"{pct(r.abstention)}, on answerable {pct(r.false_abstention)}",
         flush=True,
     )
+    if r.phrase_marked is not None:
+        print(
+            f"  {'':<9} answer phrase marked in {pct(r.phrase_marked)} of the right first sentences; "
+            f"exact match {pct(r.phrase_exact)}, F1 {pct(r.phrase_f1)}",
+            flush=True,
+        )
 
 
 def squad_items(name: str, limit: int | None) -> list[QAItem]:
@@ -116,9 +122,9 @@ def selqa(reader: Reader, embedder: CachingEmbedder, limit: int | None) -> None:
         )
         q = analyse(d["question"])
         linear = scoring.score(q, vecs[0], cands, vecs[1:], prev, idf, recency=0.0).logits
-        read = reader.score(
+        read = reader.read(
             [ReaderPair(d["question"], t, title, c.prev_text) for t, c in zip(texts, cands, strict=True)]
-        )
+        ).logits
         for label, lg in (("linear", linear), ("reader", read)):
             order = list(np.argsort(-np.asarray(lg), kind="stable"))
             rank = next(r for r, i in enumerate(order, start=1) if i in d["answers"])

@@ -142,6 +142,8 @@ def squad_groups(name: str, cache: Path, embedder: CachingEmbedder, limit: int |
         neg = neg[:KEEP_NEGATIVES]
         if not q.get("is_impossible", False) and not pos:
             continue  # the answer sentence was not found (offsets off): skip the question
+        if pos:
+            pos[0]["answers"] = list(q["answers"])  # the span head's target phrases
         out.append({"question": q["question"], "origin": name, "candidates": pos[:1] + neg})
         if n and n % 1000 == 0:
             print(f"  {name} {n}/{len(questions)} ({time.time() - t0:.0f} s)", flush=True)

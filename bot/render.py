@@ -219,16 +219,20 @@ def citations(sentences: Iterable[AnswerSentence]) -> dict[str, Citation]:
 
 
 def sentence_units(sentences: Sequence[AnswerSentence], max_len: int = MAX_MESSAGE) -> list[str]:
-    """Each sentence (escaped) followed by its article's marker; over-long ones cut at spaces."""
+    """Each sentence (escaped, the answer phrase the reader marked in bold) followed by its
+    article's marker; over-long ones cut at spaces."""
     cited = citations(sentences)
     units: list[str] = []
     for s in sentences:
         marker = f" [{cited[s.article_id].number}]"
-        text = " ".join(s.text.split())
+        before, phrase, after = s.shown_parts()
+        text = before + phrase + after
         budget = max_len - tg_len(marker)
-        if tg_len(esc(text)) <= budget:
-            units.append(esc(text) + marker)
+        marked = f"{esc(before)}<b>{esc(phrase)}</b>{esc(after)}" if phrase else esc(text)
+        if tg_len(marked) <= budget:
+            units.append(marked + marker)
         else:
+            # Cut into several messages: plain, a bold tag must not straddle a cut.
             parts = split_text(text, budget)
             units.extend(esc(p) for p in parts[:-1])
             units.append(esc(parts[-1]) + marker)

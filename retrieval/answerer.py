@@ -30,11 +30,18 @@ from retrieval.models import Answer, AnswerSentence, Filters, Passage, Suggestio
 from retrieval.passages import passage_around, suggestions
 from retrieval.query import expand_for_search, merge_filters, parse_time_words, resolve_followup
 from retrieval.reader import Reader
-from retrieval.reader_pairs import ReaderPair
+from retrieval.reader_pairs import Phrase, ReaderPair, Reading
 from retrieval.settings import RetrievalSettings, load_retrieval_settings
 
 if TYPE_CHECKING:  # the store (FAISS, SQLite) is imported only where the index is opened
     from index.store import StoreReader
+
+
+def marked(phrase: Phrase | None, min_margin: float) -> tuple[int, int] | None:
+    """The answer phrase's offsets in the sentence, when the reader is sure enough of it."""
+    if phrase is None or phrase.margin < min_margin or phrase.end <= phrase.start:
+        return None
+    return phrase.start, phrase.end
 
 
 def _day_bounds(f: Filters) -> tuple[datetime | None, datetime | None]:
@@ -171,7 +178,10 @@ class Answerer:
         scored = scoring.score(q, r.qvec, cands, vecs, prev_vecs, idf, recency=recency)
         r.timings["score_ms"] = (time.perf_counter() - t_score) * 1000
         t_read = time.perf_counter()
-        scored = self.rerank(res.resolved, scored)
+        reading = self.read_pairs(res.resolved, scored, s.reader_candidates)
+        # Candidate index -> the phrase the reader marked in it (reranking keeps the indices).
+        phrases = dict(zip(scored.order, reading.phrases, strict=False))
+        scored = rerank.rerank(scored, reading.logits) if len(reading.logits) else scored
         r.timings["reader_ms"] = (time.perf_counter() - t_read) * 1000
         conf = rerank.answer_confidence(scored)
         answered = bool(scored.order) and conf >= s.confidence_threshold
@@ -194,6 +204,7 @@ class Answerer:
                 start=sent.start,
                 end=sent.end,
                 position=sent.position,
+                answer_span=marked(phrases.get(i), s.phrase_min_margin),
             )
 
         sentences = [cite(i) for i in chosen] if answered else []
@@ -240,19 +251,23 @@ class Answerer:
 
     def read(self, question: str, scored: scoring.Scored, n: int) -> np.ndarray:
         """The reader's logits for the best ``n`` candidates of ``scored`` (in its order)."""
-        if self.answer_reader is None or n <= 0:
-            return np.zeros(0, dtype=np.float32)
+        return self.read_pairs(question, scored, n).logits
+
+    def read_pairs(self, question: str, scored: scoring.Scored, n: int) -> Reading:
+        """What the reader makes of the best ``n`` candidates of ``scored`` (in its order):
+        logits and marked phrases (nothing when there is no reader)."""
+        if self.answer_reader is None or n <= 0 or not scored.order:
+            return Reading(np.zeros(0, dtype=np.float32), [])
         pairs = [
             ReaderPair(question, c.text, c.title, c.prev_text)
             for c in (scored.candidates[i] for i in scored.order[:n])
         ]
-        return self.answer_reader.score(pairs)
+        return self.answer_reader.read(pairs)
 
     def rerank(self, question: str, scored: scoring.Scored) -> scoring.Scored:
         """``scored`` reranked by the reader (unchanged when there is no reader)."""
-        if self.answer_reader is None or not scored.order:
-            return scored
-        return rerank.rerank(scored, self.read(question, scored, self.settings.reader_candidates))
+        logits = self.read(question, scored, self.settings.reader_candidates)
+        return rerank.rerank(scored, logits) if len(logits) else scored
 
     # -- the steps -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ through ``report_errors``, so a bad index, setting or file is one stderr line, e
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from datetime import date
@@ -18,7 +19,7 @@ import typer
 from index.cli_support import echo_json, report_errors, terminal_safe
 from index.errors import ConfigError
 from retrieval.eval import read_text_lines
-from retrieval.models import Answer, Filters, Turn
+from retrieval.models import Answer, AnswerSentence, Filters, Turn
 
 if TYPE_CHECKING:  # the answerer (FAISS, torch) is imported when a command runs
     from retrieval.answerer import Answerer
@@ -69,8 +70,27 @@ def _date_str(answer_date: object) -> str:
     return answer_date.strftime("%Y-%m-%d") if hasattr(answer_date, "strftime") else ""
 
 
-def format_answer(answer: Answer, width: int = 100) -> str:
-    """A readable answer: numbered sentences, then the numbered citations."""
+#: ANSI bold on and off, for the answer phrase when printing to a terminal.
+BOLD, PLAIN = "\033[1m", "\033[0m"
+
+
+def bold_wanted() -> bool:
+    """Bold only on a terminal, and not when the user set NO_COLOR (no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _sentence_text(s: AnswerSentence, bold: bool) -> str:
+    """The sentence as printed: control characters removed, its answer phrase in bold."""
+    before, phrase, after = s.shown_parts()
+    if not (bold and phrase):
+        return terminal_safe(before + phrase + after)
+    return terminal_safe(before) + BOLD + terminal_safe(phrase) + PLAIN + terminal_safe(after)
+
+
+def format_answer(answer: Answer, width: int = 100, bold: bool = False) -> str:
+    """A readable answer: numbered sentences, then the numbered citations.
+
+    ``bold``: the answer phrase the reader marked is set in ANSI bold (for a terminal)."""
     lines: list[str] = []
     if answer.resolved_question and answer.resolved_question != answer.question:
         lines.append(f"(understood as: {answer.resolved_question})")
@@ -86,11 +106,14 @@ def format_answer(answer: Answer, width: int = 100) -> str:
                     f"  - {sug.title}" + (f" ({meta})" if meta else "") + (f" {sug.url}" if sug.url else "")
                 )
         return terminal_safe("\n".join(lines))
+    head = terminal_safe("\n".join(lines))
+    lines = [head] if head else []
     numbering: dict[str, int] = {}
     for s in answer.sentences:
         numbering.setdefault(s.article_id, len(numbering) + 1)
     for s in answer.sentences:
-        body = textwrap.fill(s.text, width=width, subsequent_indent="    ")
+        text = _sentence_text(s, bold)
+        body = textwrap.fill(text, width=width, subsequent_indent="    ")
         lines.append(f"{body} [{numbering[s.article_id]}]")
     lines.append("")
     by_id = {s.article_id: s for s in answer.sentences}
@@ -100,9 +123,9 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         cite = f"[{n}] {s.title or aid}" + (f" — {meta}" if meta else "")
         if s.url:
             cite += f" — {s.url}"
-        lines.append(cite)
+        lines.append(terminal_safe(cite))
     lines.append(f"(confidence {answer.confidence:.2f})")
-    return terminal_safe("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _answerer(index: Path | None, max_sentences: int | None = None) -> Answerer:
@@ -160,7 +183,7 @@ def register(app: typer.Typer) -> None:
             else:
                 if len(lines) > 1:
                     typer.echo(("\n" if n else "") + f"Q: {q}")
-                typer.echo(format_answer(answer))
+                typer.echo(format_answer(answer, bold=bold_wanted()))
 
     @app.command("chat")
     @report_errors
@@ -202,7 +225,7 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"bot> {s.text} — {s.title} ({s.source or s.article_id})")
                 continue
             last = answerer.ask(line, history=history, filters=filters)
-            typer.echo("bot> " + format_answer(last).replace("\n", "\n     "))
+            typer.echo("bot> " + format_answer(last, bold=bold_wanted()).replace("\n", "\n     "))
             history = [*history, Turn.from_answer(last)][-5:]
 
     @app.command("eval")
@@ -258,7 +281,7 @@ def register(app: typer.Typer) -> None:
         for q in DEMO_QUESTIONS:
             answer = answerer.ask(q, history=history)
             typer.echo(f"\nQ: {q}")
-            typer.echo(format_answer(answer))
+            typer.echo(format_answer(answer, bold=bold_wanted()))
             history = [*history, Turn.from_answer(answer)][-3:]
         typer.echo(f'\nTry your own: newsbot ask "..." --index {index}   or   newsbot chat --index {index}')
 

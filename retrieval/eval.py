@@ -57,6 +57,20 @@ class QAItem(BaseModel):
     id: str | None = None
 
 
+def phrase_match(phrase: str, answers: Iterable[str]) -> tuple[bool, float]:
+    """SQuAD's exact match and word F1 of a marked phrase against the best gold answer."""
+    words = normalize_answer(phrase).split()
+    exact, best = False, 0.0
+    for a in answers:
+        gold = normalize_answer(a).split()
+        exact = exact or words == gold
+        common = sum(min(words.count(w), gold.count(w)) for w in set(words))
+        if common:
+            precision, recall = common / len(words), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return exact, 1.0 if exact else best
+
+
 def read_text_lines(path: Path, flag: str) -> list[str]:
     """The lines of a UTF-8 text file the user named with ``flag``; a ConfigError line when it
     is missing or not UTF-8 (naming the line of the first bad byte)."""
@@ -119,11 +133,26 @@ class EvalReport(BaseModel):
     false_abstention: float | None = Field(description="share of answerable questions not answered")
     latency_p50_ms: float
     latency_p95_ms: float
+    phrase_marked: float | None = Field(
+        default=None, description="share of right first sentences whose answer phrase is marked"
+    )
+    phrase_exact: float | None = Field(
+        default=None, description="marked phrases equal to a gold answer (SQuAD exact match)"
+    )
+    phrase_f1: float | None = Field(default=None, description="mean word F1 of the marked phrases")
 
     def lines(self) -> list[str]:
         def pct(x: float | None) -> str:
             return "n/a" if x is None else f"{100 * x:.1f}%"
 
+        phrase = (
+            [
+                f"answer phrase        {pct(self.phrase_marked)} of right first sentences marked; "
+                f"exact {pct(self.phrase_exact)}, F1 {pct(self.phrase_f1)}"
+            ]
+            if self.phrase_marked is not None
+            else []
+        )
         return [
             f"questions            {self.questions} ({self.answerable} answerable, {self.unanswerable} not)",
             f"hit@1                {pct(self.hit_at_1)}",
@@ -134,6 +163,7 @@ class EvalReport(BaseModel):
             f"abstention           {pct(self.abstention)}  (unanswerable answered 'I don't know')",
             f"false abstention     {pct(self.false_abstention)}  (answerable not answered)",
             f"latency p50 / p95    {self.latency_p50_ms:.1f} / {self.latency_p95_ms:.1f} ms",
+            *phrase,
         ]
 
 
@@ -150,6 +180,7 @@ def evaluate(
     abstained_unans = abstained_ans = 0
     n_ans = sum(1 for it in items if it.answerable)
     latencies: list[float] = []
+    marks: list[tuple[bool, float]] = []
     for i, it in enumerate(_each(items, progress)):
         t = time.perf_counter()
         answer = ask(it.question)
@@ -166,6 +197,10 @@ def evaluate(
                 cites += 1
             if answer.answered:
                 ans_hits += 1
+                span = top3[0].answer_span
+                if span is not None:
+                    exact, f1 = phrase_match(top3[0].text[span[0] : span[1]], it.answers)
+                    marks.append((exact, f1))
         if any(flags):
             hits3 += 1
             ans_hits3 += 1 if answer.answered else 0
@@ -185,6 +220,9 @@ def evaluate(
         false_abstention=abstained_ans / n_ans if n_ans else None,
         latency_p50_ms=float(np.percentile(lat, 50)),
         latency_p95_ms=float(np.percentile(lat, 95)),
+        phrase_marked=len(marks) / ans_hits if ans_hits else None,
+        phrase_exact=float(np.mean([m[0] for m in marks])) if marks else None,
+        phrase_f1=float(np.mean([m[1] for m in marks])) if marks else None,
     )
 
 

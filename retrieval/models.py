@@ -28,6 +28,42 @@ class AnswerSentence(BaseModel):
     start: int = Field(description="Character offset of the sentence in the article body")
     end: int
     position: int = Field(description="0-based position of the sentence within the article")
+    answer_span: tuple[int, int] | None = Field(
+        default=None,
+        description="Character offsets [start, end) within text of the answer phrase the reader "
+        "marks (e.g. '£7.2m'), or null when it marks none; text itself is never altered",
+    )
+
+
+    def shown_parts(self) -> tuple[str, str, str]:
+        """The sentence as renderers show it (whitespace collapsed), split around the marked
+        answer phrase: (before, phrase, after); phrase is "" when none is marked."""
+        return marked_parts(self.text, self.answer_span)
+
+
+def marked_parts(text: str, span: tuple[int, int] | None) -> tuple[str, str, str]:
+    """(before, phrase, after) with ``before + phrase + after == " ".join(text.split())``.
+
+    ``phrase`` is the span's words ("" when there is no span or it does not fit the text).
+    """
+    flat = " ".join(text.split())
+    if span is None:
+        return flat, "", ""
+    start, end = span
+    if not 0 <= start < end <= len(text):
+        return flat, "", ""
+    before = " ".join(text[:start].split())
+    phrase = " ".join(text[start:end].split())
+    if not phrase:
+        return flat, "", ""
+    # A space separates the parts wherever the original had whitespace at the boundary.
+    if before and (text[start - 1].isspace() or text[start].isspace()):
+        before += " "
+    after_raw = text[end:]
+    after = " ".join(after_raw.split())
+    if after and (after_raw[:1].isspace() or text[end - 1].isspace()):
+        after = " " + after
+    return before, phrase, after
 
 
 class Suggestion(BaseModel):

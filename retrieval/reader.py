@@ -32,14 +32,23 @@ from index.embedding import resolve_model_path
 from index.errors import ConfigError
 from index.settings import DEFAULT_MODEL
 from retrieval.reader_files import WEIGHTS_DIR, WEIGHTS_FILE, load_record
-from retrieval.reader_pairs import InputLimits, ReaderPair, encode_pairs
+from retrieval.reader_pairs import (
+    InputLimits,
+    Phrase,
+    ReaderPair,
+    Reading,
+    best_token_span,
+    encode_pairs,
+    phrase_in_sentence,
+)
 
 
 class Reader(Protocol):
-    """Scores (question, candidate) pairs: higher means "this sentence answers"."""
+    """Reads (question, candidate) pairs: a logit per pair (higher means "this sentence
+    answers") and, where the reader has a span head, the answer phrase inside each sentence."""
 
-    def score(self, pairs: Sequence[ReaderPair]) -> np.ndarray:
-        """One logit per pair (float32); sigmoid gives P(the sentence answers)."""
+    def read(self, pairs: Sequence[ReaderPair]) -> Reading:
+        """One float32 logit per pair (sigmoid gives P(the sentence answers)) and a phrase or None."""
         ...
 
 
@@ -68,8 +77,10 @@ class CrossEncoderReader:
         base = str(record.get("base_model", DEFAULT_MODEL))
         self._tok: Any = AutoTokenizer.from_pretrained(resolve_model_path(base))
         net = build_network(int(record["layers"]), base)
+        # Weights trained without span supervision have no span head: it stays zero, unused.
+        self.marks_phrases = float(record.get("config", {}).get("span_weight", 0.0)) > 0
         try:
-            load_trained(net, weights)
+            load_trained(net, weights, fresh_span_head=not self.marks_phrases)
         except ValueError as exc:
             raise ConfigError(f"{weights}: {exc}") from None
         # bf16: the whole network is cast once. Under autocast every call re-cast each fp32
@@ -78,18 +89,41 @@ class CrossEncoderReader:
         self._torch = torch
 
     def score(self, pairs: Sequence[ReaderPair]) -> np.ndarray:
+        """The logits alone."""
+        return self.read(pairs).logits
+
+    def read(self, pairs: Sequence[ReaderPair]) -> Reading:
         if not pairs:
-            return np.zeros(0, dtype=np.float32)
+            return Reading(np.zeros(0, dtype=np.float32), [])
         from retrieval.reader_net import to_tensors
 
         torch = self._torch
-        out: list[np.ndarray] = []
-        for start in range(0, len(pairs), self.batch_size):
-            enc = encode_pairs(self._tok, pairs[start : start + self.batch_size], self.limits)
+        logits: list[np.ndarray] = []
+        phrases: list[Phrase | None] = []
+        for begin in range(0, len(pairs), self.batch_size):
+            batch = pairs[begin : begin + self.batch_size]
+            enc = encode_pairs(self._tok, batch, self.limits)
             with torch.inference_mode():
-                logits = self._net(**to_tensors(enc))
-            out.append(logits.float().numpy())
-        return np.concatenate(out).astype(np.float32)
+                pair_logits, token_logits = self._net.forward_spans(**to_tensors(enc))
+            logits.append(pair_logits.float().numpy())
+            phrases += self._phrases(batch, enc.sentence_spans, token_logits.float().numpy())
+        return Reading(np.concatenate(logits).astype(np.float32), phrases)
+
+    def _phrases(
+        self, batch: Sequence[ReaderPair], sentence_spans: np.ndarray, token_logits: np.ndarray
+    ) -> list[Phrase | None]:
+        if not self.marks_phrases:
+            return [None] * len(batch)
+        offsets = self._tok(
+            [p.sentence for p in batch], add_special_tokens=False, return_offsets_mapping=True
+        )["offset_mapping"]
+        out: list[Phrase | None] = []
+        for i, pair in enumerate(batch):
+            span = (int(sentence_spans[i][0]), int(sentence_spans[i][1]))
+            best = best_token_span(token_logits[i, :, 0], token_logits[i, :, 1], span)
+            phrase = None if best is None else phrase_in_sentence(pair.sentence, offsets[i], span[0], *best)
+            out.append(phrase)
+        return out
 
 
 def load_reader(precision: Literal["fp32", "bf16"], weights_dir: Path = WEIGHTS_DIR) -> Reader:

@@ -20,23 +20,38 @@ from retrieval.reader_pairs import EncodedPairs
 SHARED_PARAMETER = "encoder.embeddings.word_embeddings.weight"
 
 
+#: The answer-phrase head's parameters (absent from weights trained before it existed).
+SPAN_PARAMETERS = ("span.weight", "span.bias")
+
+
 class CrossEncoderNet(torch.nn.Module):
-    """A BERT-style encoder and a linear head on the [CLS] position: one logit per pair."""
+    """A BERT-style encoder, a linear head on the [CLS] position (one logit per pair: "this
+    sentence answers") and a span head on every position (start and end logits of the
+    answer phrase, [CLS] standing for "no phrase here")."""
 
     def __init__(self, encoder: BertModel) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+        self.span = torch.nn.Linear(encoder.config.hidden_size, 2)
         # Zero start: every pair begins at logit 0 (p = 0.5); training moves only the evidence.
-        torch.nn.init.zeros_(self.head.weight)
-        torch.nn.init.zeros_(self.head.bias)
+        for layer in (self.head, self.span):
+            torch.nn.init.zeros_(layer.weight)
+            torch.nn.init.zeros_(layer.bias)
 
     def forward(
         self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
+        return self.forward_spans(input_ids, token_type_ids, attention_mask)[0]
+
+    def forward_spans(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pair logits [B], start/end logits [B, T, 2]) from one pass."""
         out = self.encoder(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
-        logits: torch.Tensor = self.head(out.last_hidden_state[:, 0]).squeeze(-1)
-        return logits
+        hidden = out.last_hidden_state
+        logits: torch.Tensor = self.head(hidden[:, 0]).squeeze(-1)
+        return logits, self.span(hidden)
 
 
 def build_network(layers: int, base_model: str = DEFAULT_MODEL) -> CrossEncoderNet:
@@ -48,16 +63,20 @@ def build_network(layers: int, base_model: str = DEFAULT_MODEL) -> CrossEncoderN
     return CrossEncoderNet(encoder)
 
 
-def load_trained(net: CrossEncoderNet, weights: Path) -> None:
+def load_trained(net: CrossEncoderNet, weights: Path, fresh_span_head: bool = False) -> None:
     """Load a shipped weights file into ``net``: the word-piece table stays the package's.
 
-    Raises ValueError (with what is missing or extra) when the file does not fit the network.
+    ``fresh_span_head``: a file from before the span head may be loaded (training continues
+    from it, the head starting at zero). Raises ValueError (with what is missing or extra)
+    when the file does not fit the network.
     """
     from safetensors.torch import load_file
 
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     state[SHARED_PARAMETER] = net.state_dict()[SHARED_PARAMETER]
     missing, unexpected = net.load_state_dict(state, strict=False)
+    if fresh_span_head:
+        missing = [k for k in missing if k not in SPAN_PARAMETERS]
     if missing or unexpected:
         raise ValueError(f"does not fit the reader network ({missing or unexpected})")
 

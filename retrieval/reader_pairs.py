@@ -44,6 +44,8 @@ class EncodedPairs:
     input_ids: np.ndarray
     token_type_ids: np.ndarray
     attention_mask: np.ndarray
+    #: Per row, [start, end) of the sentence's word pieces: where an answer phrase may lie.
+    sentence_spans: np.ndarray
 
 
 class Tokenizer(Protocol):
@@ -71,11 +73,13 @@ def encode_pairs(tok: Tokenizer, pairs: Sequence[ReaderPair], limits: InputLimit
     n = len(pairs)
     rows: list[list[int]] = []
     types: list[list[int]] = []
+    spans = np.zeros((n, 2), dtype=np.int64)
     for i in range(n):
         q = list(ids[i])[: limits.question]
         s = list(ids[n + i])[: limits.sentence]
         c = list(ids[2 * n + i])[: limits.context]
         row = [tok.cls_token_id, *q, tok.sep_token_id, *s, tok.sep_token_id]
+        spans[i] = (len(q) + 2, len(q) + 2 + len(s))
         seg = [0] * (len(q) + 2) + [1] * (len(s) + 1)
         if c:
             row += [*c, tok.sep_token_id]
@@ -90,4 +94,85 @@ def encode_pairs(tok: Tokenizer, pairs: Sequence[ReaderPair], limits: InputLimit
         input_ids[i, : len(row)] = row
         token_types[i, : len(seg)] = seg
         mask[i, : len(row)] = 1
-    return EncodedPairs(input_ids, token_types, mask)
+    return EncodedPairs(input_ids, token_types, mask, spans)
+
+
+def locate_phrase(row: Sequence[int], span: tuple[int, int], phrase: Sequence[int]) -> tuple[int, int] | None:
+    """First [start, end] (inclusive) of ``phrase``'s word pieces inside ``row[span[0]:span[1]]``.
+
+    Training's answer-phrase target: the gold answer tokenized alone matches its word pieces
+    inside the sentence whenever it starts on a word boundary (WordPiece splits punctuation
+    off), which SQuAD's answers do. None when it is absent or was cut off with the sentence.
+    """
+    a, b = span
+    k = len(phrase)
+    if not k:
+        return None
+    first = phrase[0]
+    for i in range(a, b - k + 1):
+        if row[i] == first and list(row[i : i + k]) == list(phrase):
+            return i, i + k - 1
+    return None
+
+
+#: The longest answer phrase the reader marks, in word pieces (SQuAD's answers are short).
+MAX_PHRASE_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """The answer phrase the reader marks inside a candidate sentence.
+
+    ``start``/``end``: character offsets into the sentence text (end exclusive), widened to
+    whole words. ``margin``: the span head's score of this phrase over "no phrase" ([CLS]).
+    """
+
+    start: int
+    end: int
+    margin: float
+
+
+@dataclass
+class Reading:
+    """What the reader returns for a batch of pairs: a logit and a phrase (if any) per pair."""
+
+    logits: np.ndarray
+    phrases: list[Phrase | None]
+
+
+def best_token_span(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    span: tuple[int, int],
+    max_tokens: int = MAX_PHRASE_TOKENS,
+) -> tuple[int, int, float] | None:
+    """The best (start, end, margin) with ``span[0] <= start <= end < span[1]`` and at most
+    ``max_tokens`` word pieces; margin = its start+end logits minus [CLS]'s (position 0)."""
+    a, b = span
+    if b <= a:
+        return None
+    s = start_logits[a:b].astype(np.float64)
+    e = end_logits[a:b].astype(np.float64)
+    n = b - a
+    table = s[:, None] + e[None, :]
+    i, j = np.indices((n, n))
+    table[(j < i) | (j - i >= max_tokens)] = -np.inf
+    flat = int(np.argmax(table))
+    si, ei = divmod(flat, n)
+    margin = float(table[si, ei]) - float(start_logits[0]) - float(end_logits[0])
+    return a + si, a + ei, margin
+
+
+def phrase_in_sentence(
+    sentence: str, offsets: Sequence[tuple[int, int]], first_token: int, start: int, end: int, margin: float
+) -> Phrase:
+    """Token positions ``start..end`` of a row (the sentence's word pieces begin at
+    ``first_token``) as character offsets into ``sentence``, widened to whole words (a phrase
+    that begins or ends inside a word would cut it in the rendered answer)."""
+    lo = offsets[start - first_token][0]
+    hi = offsets[end - first_token][1]
+    while lo > 0 and sentence[lo - 1].isalnum():
+        lo -= 1
+    while hi < len(sentence) and sentence[hi].isalnum():
+        hi += 1
+    return Phrase(lo, hi, margin)

@@ -6,15 +6,21 @@ Training data is JSONL, one question per line::
      "candidates": [{"sentence": "...", "title": "...", "previous": "...", "label": 1}, ...]}
 
 ``label`` 1 marks a sentence that answers; a group with no such sentence is an unanswerable
-question. Candidates come hardest first (the sentences the pipeline wrongly ranks high), and
+question. An answering candidate may carry ``"answers"``: the gold answer phrases, the first
+found inside the sentence being the span head's target (without one, only the sentence label
+trains). Candidates come hardest first (the sentences the pipeline wrongly ranks high), and
 each step takes the first ``group_size - 1`` of them with one answer, so the reader learns
 to tell the answer from its look-alikes.
 
 The loss is a softmax over each group's logits plus a fixed "none of these" logit of 0
 (target: the answer, or "none" for an unanswerable group), plus a per-pair binary
 cross-entropy: the logit then reads as the log-odds that the sentence answers, which the
-calibrated confidence uses. Seeded, bf16 autocast where the CPU has it, checkpointed every
-``save_every`` steps and resumed from the checkpoint when run again with the same config.
+calibrated confidence uses. The span head learns where the answer phrase lies inside an
+answering sentence, and to point at [CLS] for every other one (SQuAD 2.0's "no answer"
+convention): word-level supervision that teaches the shared layers what a "who" or "how
+many" answer looks like, which one bit per sentence teaches slowly. Seeded, bf16 autocast
+where the CPU has it, checkpointed every ``save_every`` steps and resumed from the checkpoint
+when run again with the same config.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from retrieval.reader_net import (
     save_weights,
     to_tensors,
 )
-from retrieval.reader_pairs import InputLimits, ReaderPair, encode_pairs
+from retrieval.reader_pairs import EncodedPairs, InputLimits, ReaderPair, encode_pairs, locate_phrase
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -61,6 +67,8 @@ class TrainConfig:
     warmup_share: float = 0.06
     #: Weight of the per-pair binary cross-entropy next to the group softmax.
     pointwise_weight: float = 0.5
+    #: Weight of the answer-phrase (span) loss next to the sentence losses.
+    span_weight: float = 0.5
     seed: int = 13
     precision: Precision = "auto"
     base_model: str = DEFAULT_MODEL
@@ -76,6 +84,11 @@ class Group:
     question: str
     pairs: list[ReaderPair]
     labels: list[int]
+    #: Per pair, the gold answer phrases (empty for negatives, and where none is known).
+    answers: list[list[str]] = field(default_factory=list)
+
+    def answers_of(self, i: int) -> list[str]:
+        return self.answers[i] if i < len(self.answers) else []
 
 
 def load_groups(path: Path) -> list[Group]:
@@ -94,19 +107,63 @@ def load_groups(path: Path) -> list[Group]:
                     for c in cands
                 ]
                 labels = [int(bool(c.get("label"))) for c in cands]
+                answers = [[str(a) for a in c.get("answers") or []] for c in cands]
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{path}:{n}: not a training group ({exc})") from None
             if pairs:
-                out.append(Group(q, pairs, labels))
+                out.append(Group(q, pairs, labels, answers))
     return out
 
 
-def sample_group(g: Group, size: int, rng: random.Random) -> tuple[list[ReaderPair], list[int]]:
+def sample_group(
+    g: Group, size: int, rng: random.Random
+) -> tuple[list[ReaderPair], list[int], list[list[str]]]:
     """One answer (if any) and the hardest negatives, ``size`` pairs at most; answer at index 0."""
     pos = [i for i, lab in enumerate(g.labels) if lab]
     neg = [i for i, lab in enumerate(g.labels) if not lab]
     picked = ([rng.choice(pos)] if pos else []) + neg[: size - (1 if pos else 0)]
-    return [g.pairs[i] for i in picked], [g.labels[i] for i in picked]
+    return [g.pairs[i] for i in picked], [g.labels[i] for i in picked], [g.answers_of(i) for i in picked]
+
+
+#: A span target meaning "this pair does not train the span head".
+NO_TARGET = -1
+
+
+def span_targets(
+    tok: Any, enc: EncodedPairs, labels: Sequence[int], answers: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """[start, end] (inclusive) per pair: the answer phrase's word pieces in an answering
+    sentence, (0, 0) = [CLS] for any other, ``NO_TARGET`` for an answering sentence whose
+    phrase is unknown or not inside it (SelQA gives no phrases)."""
+    out = np.full((len(labels), 2), NO_TARGET, dtype=np.int64)
+    for i, label in enumerate(labels):
+        if not label:
+            out[i] = (0, 0)
+            continue
+        phrases = [a for a in answers[i] if a.strip()]
+        ids = tok(phrases, add_special_tokens=False)["input_ids"] if phrases else []
+        span = (int(enc.sentence_spans[i][0]), int(enc.sentence_spans[i][1]))
+        for phrase in ids:
+            found = locate_phrase(enc.input_ids[i].tolist(), span, list(phrase))
+            if found is not None:
+                out[i] = found
+                break
+    return out
+
+
+def span_loss(span_logits: torch.Tensor, sentence_spans: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of start and end over [CLS] and the sentence's word pieces (the context
+    and question are never an answer phrase); pairs with ``NO_TARGET`` are left out."""
+    keep = targets[:, 0] != NO_TARGET
+    if not bool(keep.any()):
+        return span_logits.new_zeros(())
+    logits, spans, tgt = span_logits[keep].float(), sentence_spans[keep], targets[keep]
+    pos = torch.arange(logits.shape[1])[None, :]
+    allowed = (pos == 0) | ((pos >= spans[:, :1]) & (pos < spans[:, 1:]))
+    masked = logits.masked_fill(~allowed[:, :, None], -1e4)
+    start = torch.nn.functional.cross_entropy(masked[:, :, 0], tgt[:, 0])
+    end = torch.nn.functional.cross_entropy(masked[:, :, 1], tgt[:, 1])
+    return (start + end) / 2
 
 
 def group_loss(
@@ -158,14 +215,15 @@ def train(
         if file_sha256(start_from) != config.start_weights:
             raise ConfigError(f"{start_from}: not the weights the config names ({config.start_weights[:12]})")
         try:
-            load_trained(net, start_from)
+            load_trained(net, start_from, fresh_span_head=True)
         except ValueError as exc:
             raise ConfigError(f"{start_from}: {exc}") from None
         log(f"continuing from {start_from.name} ({config.start_weights[:12]})")
     for name, p in net.named_parameters():
         p.requires_grad = name != SHARED_PARAMETER
-    head = [p for n, p in net.named_parameters() if n.startswith("head.")]
-    body = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    heads = ("head.", "span.")
+    head = [p for n, p in net.named_parameters() if n.startswith(heads)]
+    body = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith(heads)]
     opt = torch.optim.AdamW(
         [
             {"params": body, "lr": config.learning_rate},
@@ -219,18 +277,25 @@ def train(
         pairs: list[ReaderPair] = []
         spans: list[tuple[int, int, bool]] = []
         labels: list[int] = []
+        phrases: list[list[str]] = []
         for gi in batch:
-            picked, lab = sample_group(groups[gi], config.group_size, rng)
+            picked, lab, ans = sample_group(groups[gi], config.group_size, rng)
             spans.append((len(pairs), len(pairs) + len(picked), any(lab)))
             pairs += picked
             labels += lab
-        enc = to_tensors(encode_pairs(tok, pairs, limits))
+            phrases += ans
+        encoded = encode_pairs(tok, pairs, limits)
+        targets = torch.from_numpy(span_targets(tok, encoded, labels, phrases))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = net(**enc).float()
+            logits, token_logits = net.forward_spans(**to_tensors(encoded))
+        logits = logits.float()
         lab_t = torch.tensor(labels)
         loss = torch.stack(
             [group_loss(logits[a:b], lab_t[a:b], ans, config.pointwise_weight) for a, b, ans in spans]
         ).mean()
+        if config.span_weight:
+            sentence_spans = torch.from_numpy(encoded.sentence_spans)
+            loss = loss + config.span_weight * span_loss(token_logits, sentence_spans, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_([*body, *head], 1.0)

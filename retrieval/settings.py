@@ -40,6 +40,10 @@ class RetrievalSettings(BaseSettings):
     #: Candidates (best first by the linear scorer) the reader reads with the question; 0 turns
     #: the reader off (linear scoring and its own calibration only).
     reader_candidates: int = Field(default=DEFAULT_READER_CANDIDATES, ge=0, le=64)
+    #: The reader marks the answer phrase inside a returned sentence (bold in the terminal and
+    #: Telegram, ``answer_span`` in ``--json``) when its span head scores the phrase at least
+    #: this many logits above "no phrase here".
+    phrase_min_margin: float = 0.0
     #: Map "today", "this week", "latest"… in a question to a date filter.
     time_words: bool = True
 

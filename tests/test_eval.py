@@ -69,3 +69,26 @@ def test_metrics() -> None:
     assert r.cite_at_1 == 0.5 and r.answered_hit_at_1 == 0.5
     assert r.abstention == 0.5 and r.false_abstention == 0.5
     assert any("hit@1" in line for line in r.lines())
+
+
+def test_marked_phrases_are_scored_against_the_gold_answers() -> None:
+    """``newsbot eval`` says how often the bold phrase is the answer itself (SQuAD exact/F1)."""
+    items = [
+        QAItem(question="q1", answers=["19"], article_id="a1"),
+        QAItem(question="q2", answers=["Daniel Mbeki"], article_id="a1"),
+        QAItem(question="q3", answers=["£7.2m"], article_id="a1"),
+    ]
+    first = sent("At least 19 died.").model_copy(update={"answer_span": (9, 11)})
+    second = sent("Goalkeeper Daniel Mbeki saved two.").model_copy(update={"answer_span": (0, 23)})
+    third = sent("It took £7.2m.")  # right sentence, no phrase marked
+    answers = {
+        q: Answer(question=q, answered=True, confidence=0.9, sentences=[s])
+        for q, s in (("q1", first), ("q2", second), ("q3", third))
+    }
+    r = evaluate(lambda q: answers[q], items)
+    assert r.phrase_marked == pytest.approx(2 / 3)
+    assert r.phrase_exact == 0.5  # "19" exact; "Goalkeeper Daniel Mbeki" is not
+    assert r.phrase_f1 == pytest.approx((1.0 + 0.8) / 2)
+    assert any(line.startswith("answer phrase") for line in r.lines())
+    unmarked = evaluate(lambda q: answers["q3"], items[2:])
+    assert unmarked.phrase_marked == 0.0 and unmarked.phrase_exact is None

@@ -21,7 +21,7 @@ from index.precision import cpu_has_bf16, resolve_precision
 from index.settings import IndexSettings
 from retrieval import Answerer, rerank, scoring
 from retrieval.reader_files import WEIGHTS_DIR, load_record
-from retrieval.reader_pairs import InputLimits, ReaderPair, encode_pairs
+from retrieval.reader_pairs import InputLimits, Phrase, ReaderPair, Reading, encode_pairs
 from retrieval.settings import RetrievalSettings
 
 AMX_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n"
@@ -125,11 +125,16 @@ class KeywordReader:
         self.keys = keys
         self.seen: list[ReaderPair] = []
 
-    def score(self, pairs: Sequence[ReaderPair]) -> np.ndarray:
+    def read(self, pairs: Sequence[ReaderPair]) -> Reading:
+        """High logits where the key phrase is, and the phrase marked (margin 5) there."""
         self.seen += list(pairs)
-        return np.asarray(
-            [6.0 if self.keys.get(p.question, "\0") in p.sentence else -4.0 for p in pairs], dtype=np.float32
-        )
+        logits, phrases = [], []
+        for p in pairs:
+            key = self.keys.get(p.question, "\0")
+            at = p.sentence.find(key)
+            logits.append(6.0 if at >= 0 else -4.0)
+            phrases.append(Phrase(at, at + len(key), 5.0) if at >= 0 else None)
+        return Reading(np.asarray(logits, dtype=np.float32), phrases)
 
 
 @pytest.fixture
@@ -175,6 +180,29 @@ def test_context_is_never_returned_as_answer_text(index_dir: Path) -> None:
         assert src.body[s.start : s.end] == s.text
         assert s.text != src.title and src.title not in s.text
     assert body  # the fixture's body is what the offsets index
+
+
+def test_the_marked_answer_phrase_reaches_the_answer_and_its_renderings(index_dir: Path) -> None:
+    """The reader's phrase becomes ``answer_span`` (offsets into the sentence, whose text is
+    unchanged), bold in Telegram's HTML and in the terminal; a weak phrase is not marked."""
+    from bot.render import sentence_units
+    from retrieval.cli import BOLD, PLAIN, format_answer
+
+    q = "How much did Harbour Lights take?"
+    a = answerer_with(index_dir, KeywordReader({q: "£7.2m"})).ask(q)
+    first = a.sentences[0]
+    assert first.answer_span is not None
+    start, end = first.answer_span
+    assert first.text[start:end] == "£7.2m" and first.text.startswith("It took £7.2m")
+    assert a.model_dump(mode="json")["sentences"][0]["answer_span"] == [start, end]
+    assert sentence_units([first])[0].startswith("It took <b>£7.2m</b> in its first weekend")
+    assert f"It took {BOLD}£7.2m{PLAIN} in its first" in format_answer(a, bold=True)
+    assert BOLD not in format_answer(a) and "It took £7.2m in its first" in format_answer(a)
+    strict = RetrievalSettings(reader_candidates=8, confidence_threshold=0.5, phrase_min_margin=6.0)
+    reader = KeywordReader({q: "£7.2m"})
+    unsure = Answerer(index_dir, settings=strict, embedder=HashingEmbedder(), answer_reader=reader).ask(q)
+    assert unsure.sentences[0].answer_span is None
+    assert "<b>" not in sentence_units(unsure.sentences)[0]
 
 
 def test_rerank_keeps_unread_candidates_behind_the_read_ones() -> None:
