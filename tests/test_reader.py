@@ -274,12 +274,17 @@ def test_tiny_training_run_learns_the_fixture_groups(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "out" / "reader.json").read_text())
     assert saved["layers"] == 1 and saved["data_sha256"] == {"groups": "fixture"}
     reader = CrossEncoderReader(tmp_path / "out", "fp32")
+    assert reader.marks_phrases
     for g in groups:
-        logits = reader.score(g.pairs)
-        pos = [x for x, lab in zip(logits, g.labels, strict=True) if lab]
-        neg = [x for x, lab in zip(logits, g.labels, strict=True) if not lab]
+        reading = reader.read(g.pairs)
+        pos = [x for x, lab in zip(reading.logits, g.labels, strict=True) if lab]
+        neg = [x for x, lab in zip(reading.logits, g.labels, strict=True) if not lab]
         if pos:
             assert min(pos) > max(neg), g.question
+        # the span head learnt the gold phrases inside the answering sentences
+        for pair, phrase, gold in zip(g.pairs, reading.phrases, g.answers, strict=True):
+            if gold:
+                assert phrase is not None and pair.sentence[phrase.start : phrase.end] == gold[0], g.question
 
 
 @pytest.mark.slow
