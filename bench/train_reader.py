@@ -9,7 +9,8 @@
      (``Answerer.explain``) over its own set's index, and the candidates it ranks are kept in
      its order, hardest first. The answer sentence is the one of the gold passage spanning a
      gold answer's offset, with the gold answers (the span head's target phrases); another
-     sentence holding the answer's words is left out (neither answer nor negative). The gold passage's other sentences follow as negatives.
+     sentence holding the answer's words is left out (neither answer nor negative). The gold
+     passage's other sentences follow as negatives.
      The sentence right after the answer comes first of all negatives: its previous-sentence
      context holds the answer, and the reader must learn that context is not evidence.
      Only ``bench/squad_split.py``'s training articles are used: the held-out half and the

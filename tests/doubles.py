@@ -230,3 +230,19 @@ def _conforms(spy: SpyService, fake: FakeService) -> list[AnswerService]:
 def _reads(only: ProtocolOnlyReader) -> StoreReader:
     """Never called: mypy checks here that the double is a StoreReader."""
     return only
+
+
+class WordTokenizer:
+    """A stand-in for the reader's word-piece tokenizer: one id per distinct word (1000 + its
+    place in a growing vocabulary), enough to check pair layouts and phrase positions."""
+
+    cls_token_id = 101
+    sep_token_id = 102
+    pad_token_id = 0
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+
+    def __call__(self, text: list[str], add_special_tokens: bool = False) -> dict[str, list[list[int]]]:
+        ids = [[self.vocab.setdefault(w, 1000 + len(self.vocab)) for w in t.split()] for t in text]
+        return {"input_ids": ids}

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES, SHARED, reader_settings
+from doubles import WordTokenizer
 
 from index.embedding import HashingEmbedder
 from index.models import Article
@@ -26,21 +27,6 @@ from retrieval.settings import RetrievalSettings
 
 AMX_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n"
 OLD_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2\n"
-
-
-class WordTokenizer:
-    """One id per word (1000 + position in a growing vocabulary): enough to check layouts."""
-
-    cls_token_id = 101
-    sep_token_id = 102
-    pad_token_id = 0
-
-    def __init__(self) -> None:
-        self.vocab: dict[str, int] = {}
-
-    def __call__(self, text: list[str], add_special_tokens: bool = False) -> dict[str, list[list[int]]]:
-        ids = [[self.vocab.setdefault(w, 1000 + len(self.vocab)) for w in t.split()] for t in text]
-        return {"input_ids": ids}
 
 
 def test_pair_layout_marks_question_sentence_and_context() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from doubles import WordTokenizer
 
 from retrieval.models import marked_parts
 from retrieval.reader_pairs import (
@@ -17,19 +18,6 @@ from retrieval.reader_pairs import (
     locate_phrase,
     phrase_in_sentence,
 )
-
-
-class WordTokenizer:
-    """One id per distinct word; offsets are the words' character ranges."""
-
-    cls_token_id, sep_token_id, pad_token_id = 101, 102, 0
-
-    def __init__(self) -> None:
-        self.vocab: dict[str, int] = {}
-
-    def __call__(self, text: list[str], add_special_tokens: bool = False) -> dict[str, list[list[int]]]:
-        ids = [[self.vocab.setdefault(w, 1000 + len(self.vocab)) for w in t.split()] for t in text]
-        return {"input_ids": ids}
 
 
 def test_answer_phrase_is_found_inside_the_sentence_only() -> None:
