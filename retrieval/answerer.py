@@ -264,11 +264,6 @@ class Answerer:
         ]
         return self.answer_reader.read(pairs)
 
-    def rerank(self, question: str, scored: scoring.Scored) -> scoring.Scored:
-        """``scored`` reranked by the reader (unchanged when there is no reader)."""
-        logits = self.read(question, scored, self.settings.reader_candidates)
-        return rerank.rerank(scored, logits) if len(logits) else scored
-
     # -- the steps -------------------------------------------------------------------------
 
     def _allowed(self, reader: StoreReader, f: Filters) -> tuple[np.ndarray | None, np.ndarray | None]:
