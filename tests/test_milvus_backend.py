@@ -30,7 +30,7 @@ from index.store import open_store_reader, published_version, verify_store
 from index.store.backend import milvus_target
 from index.store.milvus import rows
 from index.store.milvus.catalog import unfinished_collections
-from index.store.milvus.connection import connect, disconnect
+from index.store.milvus.connection import LITE_FILE, LITE_LOCK_GRACE_S, connect, disconnect, lite_files
 from index.store.milvus.pointer import current_version, publish_version
 from index.store.milvus.reader import MilvusReader
 from retrieval.answerer import Answerer
@@ -79,6 +79,35 @@ def test_a_second_process_on_a_lite_file_is_one_clear_line(tmp_path: Path) -> No
         assert "\n" not in line and "Milvus Lite" in line and "http://host:19530" in line
     finally:
         proc.kill()
+        proc.wait()
+
+
+BRIEF_HOLD = """
+import fcntl, sys, time
+from pathlib import Path
+with open(sys.argv[1], "a") as fh:
+    fcntl.lockf(fh, fcntl.LOCK_EX)
+    Path(sys.argv[2]).write_text("held")
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def test_a_lock_let_go_within_the_grace_is_waited_for(tmp_path: Path) -> None:
+    """Restarting right after a crash: the killed process's Lite server may hold the lock a
+    moment longer; opening waits for it (up to LITE_LOCK_GRACE_S) instead of failing."""
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    target = milvus_target(idx, settings_for(idx, backend="milvus"))
+    lock = lite_files(idx / LITE_FILE)[1]  # the child makes and holds it, as a Lite server does
+    marker = tmp_path / "held"
+    hold_s = str(LITE_LOCK_GRACE_S / 4)
+    proc = subprocess.Popen([sys.executable, "-c", BRIEF_HOLD, str(lock), str(marker), hold_s],
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(marker, proc)
+        client = connect(target)
+        disconnect(target, client)
+    finally:
         proc.wait()
 
 

@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,10 @@ from index.errors import ConfigError, IndexCorruptError, IndexLockedError, Index
 
 #: The default Milvus Lite data file inside the index directory.
 LITE_FILE = "milvus.db"
+#: How long a busy Lite lock is retried before it is reported: the Lite server of a process
+#: that was just killed (a crashed build restarted at once) can hold it for a moment longer.
+LITE_LOCK_GRACE_S = 2.0
+_LITE_LOCK_POLL_S = 0.1
 #: gRPC options for the Unix socket to Milvus Lite's server: no keepalive pings while idle.
 #: pymilvus pings every 10 s; after a few idle minutes Lite's server answers GOAWAY
 #: "too_many_pings", which gRPC logs as an error line on stderr (measured: a client idle for
@@ -123,18 +128,28 @@ def _probe_lite_lock(path: Path) -> None:
         return
     fd = os.open(lock, os.O_RDWR)
     try:
-        # lockf, not flock: Milvus Lite takes a POSIX record lock, which flock does not see.
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise IndexLockedError(
-            f"{path}: another process has this Milvus Lite file open (Milvus Lite serves one process; "
-            "stop it, or use a Milvus server, NEWSBOT_MILVUS_URI=http://host:19530, for a bot and an "
-            "indexer at once)"
-        ) from None
-    else:
+        deadline = time.monotonic() + LITE_LOCK_GRACE_S
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise IndexLockedError(
+                    f"{path}: another process has this Milvus Lite file open (Milvus Lite serves one "
+                    "process; stop it, or use a Milvus server, NEWSBOT_MILVUS_URI=http://host:19530, "
+                    "for a bot and an indexer at once)"
+                )
+            time.sleep(_LITE_LOCK_POLL_S)
         fcntl.lockf(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Whether the lock was free (and is now ours). lockf, not flock: Milvus Lite takes a POSIX
+    record lock, which flock does not see."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _key(target: MilvusTarget) -> tuple[str, str]:
