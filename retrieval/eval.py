@@ -134,7 +134,8 @@ class EvalReport(BaseModel):
     latency_p50_ms: float
     latency_p95_ms: float
     phrase_marked: float | None = Field(
-        default=None, description="share of right first sentences whose answer phrase is marked"
+        default=None,
+        description="share of right first sentences whose answer phrase is marked (null: none marked)",
     )
     phrase_exact: float | None = Field(
         default=None, description="marked phrases equal to a gold answer (SQuAD exact match)"
@@ -220,7 +221,8 @@ def evaluate(
         false_abstention=abstained_ans / n_ans if n_ans else None,
         latency_p50_ms=float(np.percentile(lat, 50)),
         latency_p95_ms=float(np.percentile(lat, 95)),
-        phrase_marked=len(marks) / ans_hits if ans_hits else None,
+        # Only a reader with a span head marks phrases: without one, no phrase line at all.
+        phrase_marked=len(marks) / ans_hits if marks else None,
         phrase_exact=float(np.mean([m[0] for m in marks])) if marks else None,
         phrase_f1=float(np.mean([m[1] for m in marks])) if marks else None,
     )

@@ -34,7 +34,6 @@ class AnswerSentence(BaseModel):
         "marks (e.g. '£7.2m'), or null when it marks none; text itself is never altered",
     )
 
-
     def shown_parts(self) -> tuple[str, str, str]:
         """The sentence as renderers show it (whitespace collapsed), split around the marked
         answer phrase: (before, phrase, after); phrase is "" when none is marked."""

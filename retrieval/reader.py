@@ -88,10 +88,6 @@ class CrossEncoderReader:
         self._net = (net.to(torch.bfloat16) if precision == "bf16" else net).eval()
         self._torch = torch
 
-    def score(self, pairs: Sequence[ReaderPair]) -> np.ndarray:
-        """The logits alone."""
-        return self.read(pairs).logits
-
     def read(self, pairs: Sequence[ReaderPair]) -> Reading:
         if not pairs:
             return Reading(np.zeros(0, dtype=np.float32), [])

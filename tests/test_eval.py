@@ -90,5 +90,7 @@ def test_marked_phrases_are_scored_against_the_gold_answers() -> None:
     assert r.phrase_exact == 0.5  # "19" exact; "Goalkeeper Daniel Mbeki" is not
     assert r.phrase_f1 == pytest.approx((1.0 + 0.8) / 2)
     assert any(line.startswith("answer phrase") for line in r.lines())
+    # a reader that marks nothing (no span head) adds no phrase line
     unmarked = evaluate(lambda q: answers["q3"], items[2:])
-    assert unmarked.phrase_marked == 0.0 and unmarked.phrase_exact is None
+    assert unmarked.phrase_marked is None and unmarked.phrase_exact is None
+    assert not any(line.startswith("answer phrase") for line in unmarked.lines())

@@ -226,7 +226,8 @@ def test_shipped_weights_load_offline_and_match_their_record(monkeypatch: pytest
             if path.is_file():
                 assert file_sha256(path) == digest, rel
     reader = load_reader("fp32")
-    logits = reader.score([ReaderPair("Who chairs Ryanair?", "Ryanair chairman David Bonderman said so.")])
+    pair = ReaderPair("Who chairs Ryanair?", "Ryanair chairman David Bonderman said so.")
+    logits = reader.read([pair]).logits
     assert logits.shape == (1,) and np.isfinite(logits).all()
 
 
@@ -238,8 +239,8 @@ def test_fp32_and_bf16_agree() -> None:
         ReaderPair("Who chairs Ryanair?", "Ryanair chairman David Bonderman said so.", "Ryanair orders jets"),
         ReaderPair("Who chairs Ryanair?", "Ryanair has ordered 70 Boeing 737 jets.", "Ryanair orders jets"),
     ]
-    fp32 = load_reader("fp32").score(pairs)
-    bf16 = load_reader("bf16").score(pairs)
+    fp32 = load_reader("fp32").read(pairs).logits
+    bf16 = load_reader("bf16").read(pairs).logits
     assert np.allclose(fp32, bf16, atol=0.5)
     assert (fp32[0] > fp32[1]) == (bf16[0] > bf16[1])
 
