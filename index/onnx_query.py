@@ -6,8 +6,10 @@ overhead, not in arithmetic: through ONNX Runtime the same MiniLM encodes a ques
 (cosine 1.0000). Batch encodes (indexing) stay on torch, where bf16 on AMX wins.
 
 The ONNX file is exported by our own code (``sentence-transformers[onnx]`` would downgrade
-sentence-transformers) from the loaded model, once per model, into the cache directory,
-and is kept only if it reproduces the torch vectors on ``PROBES``.
+sentence-transformers) from the loaded model, once per model, into the cache directory. What
+runs is a copy derived from it: ONNX Runtime's transformer fusions (one Attention kernel per
+layer, fused LayerNorm and GELU; ``fuse_query_encoder``) for float32, or dynamic int8. A copy is
+kept only if it reproduces the torch vectors on ``PROBES``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ OnnxRuntimeKind = Literal["onnx", "onnx-int8"]
 AUTO_RUNTIME: OnnxRuntimeKind = "onnx"
 #: The ONNX opset the export targets (supported by every onnxruntime since 1.12).
 ONNX_OPSET = 17
+#: Bumped when the export itself changes, so a cached file from an older export is not reused
+#: (2: eager attention, the graph ONNX Runtime's fusions recognise).
+EXPORT_FORMAT = 2
 #: Texts the export must reproduce before it is used (short and long, numbers, accents).
 PROBES = (
     "How many people died in the Karabakh fighting?",
@@ -65,7 +70,7 @@ def onnx_runtime_installed() -> bool:
 
 def export_name(model_path: str, max_tokens: int) -> str:
     """A file name that changes whenever the model's files or the export's inputs change."""
-    digest = hashlib.sha256(f"{ONNX_OPSET}|{max_tokens}".encode())
+    digest = hashlib.sha256(f"{ONNX_OPSET}|{EXPORT_FORMAT}|{max_tokens}".encode())
     root = Path(model_path)
     for file in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
         stat = file.stat()
@@ -77,6 +82,36 @@ def int8_name(fp32_name: str) -> str:
     """The int8 copy's file name, beside the float32 export it is made from."""
     stem = fp32_name.removesuffix(".onnx")
     return f"{stem}-int8-pc-matmul.onnx"
+
+
+def fused_name(fp32_name: str) -> str:
+    """The fused float32 copy's file name, beside the export it is made from."""
+    return f"{fp32_name.removesuffix('.onnx')}-fused.onnx"
+
+
+def fuse_query_encoder(src: Path, out: Path, heads: int, width: int) -> None:
+    """Write ``src`` with ONNX Runtime's BERT fusions applied to ``out`` (atomically).
+
+    The same float32 arithmetic in fewer, larger kernels: each layer's attention becomes one
+    ``Attention`` node, residual + LayerNorm one ``SkipLayerNormalization``, bias + GELU one
+    ``BiasGelu``. ``heads`` and ``width`` (hidden size) are the model's: the fusion cannot
+    tell them from this graph.
+    """
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    tmp = out.with_name(f".{out.name}.tmp-{secrets.token_hex(4)}")
+    fusion_log = logging.getLogger()  # each fusion pass logs its notes under its own module name
+    level = fusion_log.level
+    try:
+        fusion_log.setLevel(max(level, logging.ERROR))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = optimize_model(str(src), model_type="bert", num_heads=heads, hidden_size=width)
+            fused.save_model_to_file(str(tmp))
+        os.replace(tmp, out)
+    finally:
+        fusion_log.setLevel(level)
+        tmp.unlink(missing_ok=True)
 
 
 def quantize_query_encoder(src: Path, out: Path) -> None:
@@ -108,8 +143,14 @@ def export_query_encoder(model: Any, out: Path) -> None:
     Raises RuntimeError when the model is not one this export reproduces.
     """
     import torch
+    from transformers import AutoModel
 
-    transformer = model[0].auto_model.eval()
+    live = model[0].auto_model
+    # Eager attention traces to plain MatMul/Softmax, the pattern ONNX Runtime fuses into one
+    # Attention kernel (the default SDPA traces to a graph it leaves unfused); same weights.
+    transformer = AutoModel.from_config(live.config, attn_implementation="eager")
+    transformer.load_state_dict(live.state_dict())
+    transformer.eval()
 
     class MeanPooled(torch.nn.Module):
         """Token embeddings, mean over the attention mask, unit length: the model's pooling."""
@@ -183,7 +224,8 @@ def prepare_query_encoder(
     model: Any, model_path: str, max_tokens: int, threads: int, cache_dir: Path,
     kind: OnnxRuntimeKind, reference: Callable[[], np.ndarray],
 ) -> OnnxQueryEncoder:
-    """The ONNX encoder of ``kind`` from ``cache_dir``, exported (and quantized) on first use.
+    """The ONNX encoder of ``kind`` from ``cache_dir``: exported, then fused (``onnx``) or
+    quantized (``onnx-int8``) on first use.
 
     A new file is kept only if it reproduces ``reference()`` (the torch vectors of ``PROBES``)
     to ``MIN_COSINE`` (float32) or ``MIN_COSINE_INT8`` (int8); a cached file that does not open
@@ -191,28 +233,30 @@ def prepare_query_encoder(
     """
     if not onnx_runtime_installed():
         raise RuntimeError("onnxruntime and onnx are not installed")
-    fp32 = cache_dir / export_name(model_path, max_tokens)
-    path = fp32 if kind == "onnx" else cache_dir / int8_name(fp32.name)
+    export = cache_dir / export_name(model_path, max_tokens)
+    path = cache_dir / (fused_name(export.name) if kind == "onnx" else int8_name(export.name))
     if path.is_file():
         try:
             return OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads)
         except Exception:  # a damaged cache file: make it again
             path.unlink(missing_ok=True)
+    if not export.is_file():
+        log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~15 s)",
+                    model_path, cache_dir)
+        export_query_encoder(model, export)
     if kind == "onnx-int8":
-        # the float32 export it is made from, itself checked (or made) first
-        prepare_query_encoder(model, model_path, max_tokens, threads, cache_dir, "onnx", reference)
-        log.warning("preparing the int8 ONNX query encoder in %s (once per model, ~5 s)", cache_dir)
-        quantize_query_encoder(fp32, path)
+        quantize_query_encoder(export, path)
         bound = MIN_COSINE_INT8
     else:
-        log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~10 s)",
-                    model_path, cache_dir)
-        export_query_encoder(model, path)
+        config = model[0].auto_model.config
+        fuse_query_encoder(export, path, config.num_attention_heads, config.hidden_size)
         bound = MIN_COSINE
     encoder = OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads)
     cosine = reproduces(encoder, reference())
     if cosine < bound:
+        # the export may be what is wrong: the next attempt makes both again
         path.unlink(missing_ok=True)
+        export.unlink(missing_ok=True)
         what = "int8 copy" if kind == "onnx-int8" else "export"
         raise RuntimeError(f"the {what} does not reproduce the model (cosine {cosine:.5f} < {bound})")
     return encoder

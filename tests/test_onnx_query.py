@@ -26,7 +26,7 @@ def test_export_name_follows_the_model_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_questions_through_onnx_match_torch_and_the_export_is_made_once(
+def test_questions_through_fused_onnx_match_torch_and_the_export_is_made_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from index.embedding import SentenceTransformerEmbedder
@@ -39,7 +39,13 @@ def test_questions_through_onnx_match_torch_and_the_export_is_made_once(
     assert float(vec[0] @ torch_only.encode([QUESTION])[0]) > 0.9999
     assert abs(float(np.linalg.norm(vec[0])) - 1.0) < 1e-5
     assert any("preparing the ONNX query encoder" in r.message for r in caplog.records)
-    [export] = list(tmp_path.glob("query-encoder-*.onnx"))
+    files = sorted(tmp_path.glob("query-encoder-*.onnx"))
+    [export] = [f for f in files if f.name.endswith("-fused.onnx")]  # what runs: the fused copy
+    assert len(files) == 2
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(export)).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops  # one attention kernel per layer
 
     # a second process finds the export and does not make it again
     caplog.clear()
