@@ -197,6 +197,11 @@ def main() -> None:
     )
     ap.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
     ap.add_argument("--seed", type=int, default=TrainConfig.seed)
+    ap.add_argument("--span-weight", type=float, default=TrainConfig.span_weight,
+                    help="weight of the answer-phrase loss (0: no span head)")
+    ap.add_argument("--answerless-negatives", action=argparse.BooleanOptionalAction,
+                    default=TrainConfig.answerless_negatives,
+                    help="add each answer sentence with its answer cut out as a negative")
     args = ap.parse_args()
     if not (SHARED / "squad_v1.1_dev").is_dir():
         sys.exit(f"{SHARED} not found")
@@ -239,6 +244,8 @@ def main() -> None:
         max_minutes=args.minutes,
         learning_rate=args.learning_rate,
         seed=args.seed,
+        span_weight=args.span_weight,
+        answerless_negatives=args.answerless_negatives,
         start_weights=sha256_of(start) if start else "",
     )
     train(data, config, args.work, args.out, hashes, log=lambda m: print(m, flush=True), start_from=start)

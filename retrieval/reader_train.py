@@ -10,7 +10,8 @@ question. An answering candidate may carry ``"answers"``: the gold answer phrase
 found inside the sentence being the span head's target (without one, only the sentence label
 trains). Candidates come hardest first (the sentences the pipeline wrongly ranks high), and
 each step takes the first ``group_size - 1`` of them with one answer, so the reader learns
-to tell the answer from its look-alikes.
+to tell the answer from its look-alikes. With ``answerless_negatives`` the last of them gives
+way to the closest look-alike there is: the answer sentence itself with its answer cut out.
 
 The loss is a softmax over each group's logits plus a fixed "none of these" logit of 0
 (target: the answer, or "none" for an unanswerable group), plus a per-pair binary
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -77,6 +79,9 @@ class TrainConfig:
     max_minutes: float = 0.0
     #: sha256 of the reader weights training continues from ("" = the packaged model's layers).
     start_weights: str = ""
+    #: Add to each answerable group its answer sentence with the answer phrase cut out, as a
+    #: negative (see ``without_answer``).
+    answerless_negatives: bool = False
 
 
 @dataclass
@@ -115,14 +120,57 @@ def load_groups(path: Path) -> list[Group]:
     return out
 
 
+#: An answer sentence with its answer cut out must keep this many words to be a negative.
+MIN_ANSWERLESS_WORDS = 5
+_LOOSE_PUNCTUATION = re.compile(r"\s+([,.;:!?)])|([(])\s+|^[\s,;:.)-]+")
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+
+
+def without_answer(sentence: str, answers: Sequence[str]) -> str | None:
+    """``sentence`` with every occurrence of its gold answer phrases cut out, or None when no
+    phrase is inside it or too little is left.
+
+    The cut sentence restates the question (it keeps every word the question shares with the
+    answer) and no longer answers it: the look-alike a news lead sentence is ("A US judge has
+    set a trial date" for "Which judge set the trial date?"), made from every SQuAD answer.
+    """
+    phrases = sorted({a.strip() for a in answers if a.strip()}, key=len, reverse=True)
+    cut = sentence
+    for phrase in phrases:
+        cut = re.sub(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", " ", cut, flags=re.IGNORECASE)
+    if cut == sentence:
+        return None
+    cut = _EMPTY_BRACKETS.sub(" ", cut)
+    cut = " ".join(cut.split())
+    cut = _LOOSE_PUNCTUATION.sub(lambda m: m.group(1) or m.group(2) or "", cut).strip()
+    if len(cut.split()) < MIN_ANSWERLESS_WORDS:
+        return None
+    return cut[0].upper() + cut[1:]
+
+
 def sample_group(
-    g: Group, size: int, rng: random.Random
+    g: Group, size: int, rng: random.Random, answerless: bool = False
 ) -> tuple[list[ReaderPair], list[int], list[list[str]]]:
-    """One answer (if any) and the hardest negatives, ``size`` pairs at most; answer at index 0."""
+    """One answer (if any) and the hardest negatives, ``size`` pairs at most; answer at index 0.
+
+    ``answerless``: the last negative gives way to the answer sentence with its answer cut
+    out (``without_answer``), when the answer's phrases are known and inside it.
+    """
     pos = [i for i, lab in enumerate(g.labels) if lab]
     neg = [i for i, lab in enumerate(g.labels) if not lab]
     picked = ([rng.choice(pos)] if pos else []) + neg[: size - (1 if pos else 0)]
-    return [g.pairs[i] for i in picked], [g.labels[i] for i in picked], [g.answers_of(i) for i in picked]
+    pairs = [g.pairs[i] for i in picked]
+    labels = [g.labels[i] for i in picked]
+    answers = [g.answers_of(i) for i in picked]
+    if answerless and pos:
+        answer = pairs[0]
+        cut = without_answer(answer.sentence, answers[0])
+        if cut is not None:
+            keep = min(len(pairs), size - 1)
+            pairs = [*pairs[:keep], ReaderPair(answer.question, cut, answer.title, answer.previous)]
+            labels = [*labels[:keep], 0]
+            answers = [*answers[:keep], []]
+    return pairs, labels, answers
 
 
 #: A span target meaning "this pair does not train the span head".
@@ -279,7 +327,7 @@ def train(
         labels: list[int] = []
         phrases: list[list[str]] = []
         for gi in batch:
-            picked, lab, ans = sample_group(groups[gi], config.group_size, rng)
+            picked, lab, ans = sample_group(groups[gi], config.group_size, rng, config.answerless_negatives)
             spans.append((len(pairs), len(pairs) + len(picked), any(lab)))
             pairs += picked
             labels += lab
