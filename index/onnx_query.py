@@ -245,6 +245,7 @@ def prepare_query_encoder(
                     model_path, cache_dir)
         export_query_encoder(model, export)
     if kind == "onnx-int8":
+        log.warning("preparing the int8 ONNX query encoder in %s (once per model, ~5 s)", cache_dir)
         quantize_query_encoder(export, path)
         bound = MIN_COSINE_INT8
     else:
