@@ -240,24 +240,43 @@ def prepare_query_encoder(
             return OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads)
         except Exception:  # a damaged cache file: make it again
             path.unlink(missing_ok=True)
-    if not export.is_file():
+    expected = reference()
+    if not _opens(export, model.tokenizer, max_tokens):
         log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~15 s)",
                     model_path, cache_dir)
         export_query_encoder(model, export)
+        _checked(OnnxQueryEncoder(export, model.tokenizer, max_tokens, threads), export, expected,
+                 MIN_COSINE, "export")
     if kind == "onnx-int8":
         log.warning("preparing the int8 ONNX query encoder in %s (once per model, ~5 s)", cache_dir)
         quantize_query_encoder(export, path)
-        bound = MIN_COSINE_INT8
+        bound, what = MIN_COSINE_INT8, "int8 copy"
     else:
         config = model[0].auto_model.config
         fuse_query_encoder(export, path, config.num_attention_heads, config.hidden_size)
-        bound = MIN_COSINE
-    encoder = OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads)
-    cosine = reproduces(encoder, reference())
-    if cosine < bound:
-        # the export may be what is wrong: the next attempt makes both again
+        bound, what = MIN_COSINE, "fused copy"
+    return _checked(OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads), path, expected, bound, what)
+
+
+def _opens(path: Path, tokenizer: Any, max_tokens: int) -> bool:
+    """``path`` is an ONNX file ONNX Runtime opens (a damaged one is removed)."""
+    if not path.is_file():
+        return False
+    try:
+        OnnxQueryEncoder(path, tokenizer, max_tokens, 1)
+        return True
+    except Exception:  # a damaged cache file: made again by the caller
         path.unlink(missing_ok=True)
-        export.unlink(missing_ok=True)
-        what = "int8 copy" if kind == "onnx-int8" else "export"
+        return False
+
+
+def _checked(
+    encoder: OnnxQueryEncoder, path: Path, expected: np.ndarray, bound: float, what: str
+) -> OnnxQueryEncoder:
+    """``encoder`` if it reproduces ``expected`` to ``bound``; else ``path`` is removed and
+    RuntimeError names ``what`` failed."""
+    cosine = reproduces(encoder, expected)
+    if cosine < bound:
+        path.unlink(missing_ok=True)
         raise RuntimeError(f"the {what} does not reproduce the model (cosine {cosine:.5f} < {bound})")
     return encoder
