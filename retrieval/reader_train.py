@@ -10,8 +10,9 @@ question. An answering candidate may carry ``"answers"``: the gold answer phrase
 found inside the sentence being the span head's target (without one, only the sentence label
 trains). Candidates come hardest first (the sentences the pipeline wrongly ranks high), and
 each step takes the first ``group_size - 1`` of them with one answer, so the reader learns
-to tell the answer from its look-alikes. With ``answerless_negatives`` the last of them gives
-way to the closest look-alike there is: the answer sentence itself with its answer cut out.
+to tell the answer from its look-alikes. With ``answerless_negatives`` the closest look-alike
+there is joins them (in the last negative's place when the group is full): the answer
+sentence itself with its answer cut out.
 
 The loss is a softmax over each group's logits plus a fixed "none of these" logit of 0
 (target: the answer, or "none" for an unanswerable group), plus a per-pair binary
@@ -153,8 +154,9 @@ def sample_group(
 ) -> tuple[list[ReaderPair], list[int], list[list[str]]]:
     """One answer (if any) and the hardest negatives, ``size`` pairs at most; answer at index 0.
 
-    ``answerless``: the last negative gives way to the answer sentence with its answer cut
-    out (``without_answer``), when the answer's phrases are known and inside it.
+    ``answerless``: the answer sentence with its answer cut out (``without_answer``) is added
+    as a negative when the answer's phrases are known and inside it, taking the last negative's
+    place when the group is full.
     """
     pos = [i for i, lab in enumerate(g.labels) if lab]
     neg = [i for i, lab in enumerate(g.labels) if not lab]

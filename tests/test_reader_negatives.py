@@ -60,3 +60,8 @@ def test_without_the_option_or_a_known_phrase_the_group_is_the_hardest_negatives
     for pairs, labels, _ in (plain, unknown):
         assert labels == [1, 0, 0, 0]
         assert pairs[3].sentence == "Negative sentence number 2 about the Balco case and its trial."
+
+
+def test_a_small_group_gains_the_answerless_copy_without_losing_a_negative() -> None:
+    pairs, labels, _ = sample_group(_group(["Susan Ilston"]), 8, random.Random(0), answerless=True)
+    assert labels == [1, 0, 0, 0, 0, 0] and "Ilston" not in pairs[-1].sentence
