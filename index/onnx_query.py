@@ -235,13 +235,11 @@ def prepare_query_encoder(
         raise RuntimeError("onnxruntime and onnx are not installed")
     export = cache_dir / export_name(model_path, max_tokens)
     path = cache_dir / (fused_name(export.name) if kind == "onnx" else int8_name(export.name))
-    if path.is_file():
-        try:
-            return OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads)
-        except Exception:  # a damaged cache file: make it again
-            path.unlink(missing_ok=True)
+    cached = _cached(path, model.tokenizer, max_tokens, threads)
+    if cached is not None:
+        return cached
     expected = reference()
-    if not _opens(export, model.tokenizer, max_tokens):
+    if _cached(export, model.tokenizer, max_tokens, threads) is None:
         log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~15 s)",
                     model_path, cache_dir)
         export_query_encoder(model, export)
@@ -258,16 +256,16 @@ def prepare_query_encoder(
     return _checked(OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads), path, expected, bound, what)
 
 
-def _opens(path: Path, tokenizer: Any, max_tokens: int) -> bool:
-    """``path`` is an ONNX file ONNX Runtime opens (a damaged one is removed)."""
+def _cached(path: Path, tokenizer: Any, max_tokens: int, threads: int) -> OnnxQueryEncoder | None:
+    """The encoder of the cached file ``path``, or None when there is none or it does not open
+    (a damaged file is removed, to be made again)."""
     if not path.is_file():
-        return False
+        return None
     try:
-        OnnxQueryEncoder(path, tokenizer, max_tokens, 1)
-        return True
-    except Exception:  # a damaged cache file: made again by the caller
+        return OnnxQueryEncoder(path, tokenizer, max_tokens, threads)
+    except Exception:  # onnxruntime raises its own types for a damaged file
         path.unlink(missing_ok=True)
-        return False
+        return None
 
 
 def _checked(
