@@ -8,7 +8,7 @@ overhead, not in arithmetic: through ONNX Runtime the same MiniLM encodes a ques
 The ONNX file is exported by our own code (``sentence-transformers[onnx]`` would downgrade
 sentence-transformers) from the loaded model, once per model, into the cache directory. What
 runs is a copy derived from it: ONNX Runtime's transformer fusions (one Attention kernel per
-layer, fused LayerNorm and GELU; ``fuse_query_encoder``) for float32, or dynamic int8. A copy is
+layer, fused LayerNorm and GELU; ``fuse_bert_graph``) for float32, or dynamic int8. A copy is
 kept only if it reproduces the torch vectors on ``PROBES``.
 """
 
@@ -31,7 +31,7 @@ log = logging.getLogger("newsbot.embedding")
 #: ``NEWSBOT_QUERY_RUNTIME``: ``auto`` uses ONNX Runtime for short encodes when it is
 #: installed and the export reproduces the model (``AUTO_RUNTIME`` says which file); ``torch``
 #: never; ``onnx`` requires the float32 export; ``onnx-int8`` requires its int8 copy
-#: (``quantize_query_encoder``: about 3x faster again, near but not exactly the same vectors).
+#: (``quantize_int8``: about 3x faster again, near but not exactly the same vectors).
 QueryRuntime = Literal["auto", "torch", "onnx", "onnx-int8"]
 #: The ONNX path ``auto`` takes (falling back to torch when it fails): the float32 export.
 #: Chosen by the quality A/B ``NEWSBOT_QUERY_RUNTIME=onnx`` vs ``onnx-int8`` of
@@ -89,7 +89,7 @@ def fused_name(fp32_name: str) -> str:
     return f"{fp32_name.removesuffix('.onnx')}-fused.onnx"
 
 
-def fuse_query_encoder(src: Path, out: Path, heads: int, width: int) -> None:
+def fuse_bert_graph(src: Path, out: Path, heads: int, width: int) -> None:
     """Write ``src`` with ONNX Runtime's BERT fusions applied to ``out`` (atomically).
 
     The same float32 arithmetic in fewer, larger kernels: each layer's attention becomes one
@@ -114,7 +114,7 @@ def fuse_query_encoder(src: Path, out: Path, heads: int, width: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def quantize_query_encoder(src: Path, out: Path) -> None:
+def quantize_int8(src: Path, out: Path) -> None:
     """Write an int8 copy of the float32 export ``src`` to ``out`` (atomically).
 
     Dynamic quantization (weights int8 per output channel, activations quantized per call) of
@@ -247,11 +247,11 @@ def prepare_query_encoder(
                  MIN_COSINE, "export")
     if kind == "onnx-int8":
         log.warning("preparing the int8 ONNX query encoder in %s (once per model, ~5 s)", cache_dir)
-        quantize_query_encoder(export, path)
+        quantize_int8(export, path)
         bound, what = MIN_COSINE_INT8, "int8 copy"
     else:
         config = model[0].auto_model.config
-        fuse_query_encoder(export, path, config.num_attention_heads, config.hidden_size)
+        fuse_bert_graph(export, path, config.num_attention_heads, config.hidden_size)
         bound, what = MIN_COSINE, "fused copy"
     return _checked(OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads), path, expected, bound, what)
 

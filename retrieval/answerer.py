@@ -21,7 +21,6 @@ import numpy as np
 
 from index.embedding import Embedder, load_embedder, threads_for
 from index.models import Article
-from index.precision import resolve_precision
 from index.settings import load_index_settings
 from retrieval import rerank, scoring
 from retrieval.candidates import Gathered, Retrieval, gather_candidates
@@ -78,9 +77,9 @@ class Answerer:
                                      isettings.precision, isettings.query_runtime, isettings.cache_dir)
         self.embedder = embedder
         if answer_reader is None and self.settings.reader_candidates > 0:
-            from retrieval.reader import load_reader
+            from retrieval.reader import configured_reader
 
-            answer_reader = load_reader(resolve_precision(isettings.precision))
+            answer_reader = configured_reader(self.settings, isettings)
         self.answer_reader = answer_reader
         self._lock = threading.Lock()
         self._reader: StoreReader = reader if reader is not None else self._open()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ from transformers import BertConfig, BertModel
 
 from index.embedding import resolve_model_path
 from index.settings import DEFAULT_MODEL
-from retrieval.reader_files import RECORD_FILE, WEIGHTS_FILE
+from retrieval.reader_files import RECORD_FILE, WEIGHTS_FILE, file_sha256
 from retrieval.reader_pairs import EncodedPairs
 
 #: The packaged encoder's word-piece table: frozen in training, loaded from the package.
@@ -87,14 +86,6 @@ def to_tensors(enc: EncodedPairs) -> dict[str, torch.Tensor]:
         "token_type_ids": torch.from_numpy(enc.token_type_ids),
         "attention_mask": torch.from_numpy(enc.attention_mask),
     }
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_weights(net: torch.nn.Module, weights_dir: Path, record: dict[str, Any]) -> Path:

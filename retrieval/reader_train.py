@@ -42,10 +42,10 @@ import torch
 from index.errors import ConfigError
 from index.precision import Precision, resolve_precision
 from index.settings import DEFAULT_MODEL
+from retrieval.reader_files import file_sha256
 from retrieval.reader_net import (
     SHARED_PARAMETER,
     build_network,
-    file_sha256,
     load_trained,
     save_weights,
     to_tensors,

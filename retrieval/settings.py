@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,6 +13,13 @@ from index.settings import load_settings
 #: the same hit@1 at 4 as at 8 (80.1% both on SQuAD calibration articles, 80.2% at 16) and the
 #: reader's time grows with the count (bench/reader_bench.py: ~99 ms at 8 on one thread here).
 DEFAULT_READER_CANDIDATES = 4
+
+
+#: ``NEWSBOT_READER_RUNTIME``: ``torch`` (bf16 where the CPU has it), ``onnx`` (fused float32
+#: through ONNX Runtime, ``reader_onnx.py``), ``onnx-int8`` (its dynamic int8 copy); ``auto``
+#: takes ``reader.AUTO_READER_RUNTIME``, falling back to torch when ONNX Runtime is missing or
+#: its copy does not reproduce the reader.
+ReaderRuntime = Literal["auto", "torch", "onnx", "onnx-int8"]
 
 
 class RetrievalSettings(BaseSettings):
@@ -40,6 +49,8 @@ class RetrievalSettings(BaseSettings):
     #: Candidates (best first by the linear scorer) the reader reads with the question; 0 turns
     #: the reader off (linear scoring and its own calibration only).
     reader_candidates: int = Field(default=DEFAULT_READER_CANDIDATES, ge=0, le=64)
+    #: What runs the reader (``ReaderRuntime``).
+    reader_runtime: ReaderRuntime = "auto"
     #: The reader marks the answer phrase inside a returned sentence (bold in the terminal and
     #: Telegram, ``answer_span`` in ``--json``) when its span head scores the phrase at least
     #: this many logits above "no phrase here".

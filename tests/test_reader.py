@@ -210,7 +210,7 @@ def test_rerank_keeps_unread_candidates_behind_the_read_ones() -> None:
 @pytest.mark.slow
 def test_shipped_weights_load_offline_and_match_their_record(monkeypatch: pytest.MonkeyPatch) -> None:
     from retrieval.reader import load_reader
-    from retrieval.reader_net import file_sha256
+    from retrieval.reader_files import file_sha256
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     record = load_record(WEIGHTS_DIR)
@@ -279,8 +279,7 @@ def test_training_continues_from_earlier_weights_and_refuses_other_files(tmp_pat
     """A second round starts where the first stopped (its loss starts lower), and the
     record names the weights it started from; a file whose hash differs is refused."""
     from index.errors import ConfigError
-    from retrieval.reader_files import WEIGHTS_FILE
-    from retrieval.reader_net import file_sha256
+    from retrieval.reader_files import WEIGHTS_FILE, file_sha256
     from retrieval.reader_train import TrainConfig, load_groups, train
 
     groups = load_groups(FIXTURES / "reader" / "groups.jsonl")

@@ -1,0 +1,108 @@
+"""The reader through ONNX Runtime: same answers as torch, made once per weights file, and a
+clear line (or a quiet fallback under ``auto``) when it cannot run.
+
+The slow tests load the shipped reader and export it (~20 s per runtime).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.errors import ConfigError
+from index.onnx_query import fused_name, int8_name
+from retrieval.reader_files import WEIGHTS_DIR, file_sha256, reader_spec
+from retrieval.reader_pairs import InputLimits, ReaderPair
+
+#: An answering sentence, then two that resemble the question without answering it.
+GROUPS = [
+    [ReaderPair("Who chairs Ryanair?", "Ryanair chairman David Bonderman said the airline would grow.",
+                "Ryanair orders more Boeing jets"),
+     ReaderPair("Who chairs Ryanair?", "Ryanair has ordered 70 more Boeing 737 jets.",
+                "Ryanair orders more Boeing jets"),
+     ReaderPair("Who chairs Ryanair?", "Ryanair's deputy chief executive said the deal was good value.",
+                "Ryanair orders more Boeing jets")],
+    [ReaderPair("How much did Harbour Lights take in its first weekend?",
+                "It took £7.2m in three days, a record for a British debut.",
+                "Harbour Lights breaks box office record", "Harbour Lights opened on Friday."),
+     ReaderPair("How much did Harbour Lights take in its first weekend?",
+                "Harbour Lights opened on Friday in 400 cinemas.", "Harbour Lights breaks box office record"),
+     ReaderPair("How much did Harbour Lights take in its first weekend?",
+                "The film was directed by a first-time director from Leeds.",
+                "Harbour Lights breaks box office record")],
+]
+
+
+@pytest.mark.slow
+def test_fused_onnx_reader_reads_like_torch_and_is_made_once(tmp_path: Path) -> None:
+    from retrieval.reader import load_reader
+    from retrieval.reader_onnx import OnnxReader, reader_export_name
+
+    torch_reader = load_reader("fp32")
+    onnx_reader = load_reader("fp32", runtime="onnx", cache_dir=tmp_path)
+    assert isinstance(onnx_reader, OnnxReader)
+    for group in GROUPS:
+        want, got = torch_reader.read(group).logits, onnx_reader.read(group).logits
+        assert np.allclose(got, want, atol=1e-3), (got, want)
+        assert list(np.argsort(-got)) == list(np.argsort(-want))  # the same order
+
+    spec = reader_spec(WEIGHTS_DIR)
+    export = reader_export_name(file_sha256(spec.weights), spec.limits)
+    fused = tmp_path / fused_name(export)
+    assert fused.is_file() and not (tmp_path / export).exists()  # only the copy that runs stays
+    made = fused.stat().st_mtime_ns
+    again = load_reader("fp32", runtime="onnx", cache_dir=tmp_path)
+    assert fused.stat().st_mtime_ns == made
+    assert np.allclose(again.read(GROUPS[0]).logits, onnx_reader.read(GROUPS[0]).logits)
+
+    # a damaged copy is made again rather than failing questions
+    fused.write_bytes(b"not a model")
+    repaired = load_reader("fp32", runtime="onnx", cache_dir=tmp_path)
+    assert np.allclose(repaired.read(GROUPS[1]).logits, torch_reader.read(GROUPS[1]).logits, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_int8_reader_ranks_like_torch(tmp_path: Path) -> None:
+    from retrieval.reader import load_reader
+    from retrieval.reader_onnx import MAX_LOGIT_ERROR_INT8, reader_export_name
+
+    torch_reader = load_reader("fp32")
+    int8 = load_reader("fp32", runtime="onnx-int8", cache_dir=tmp_path)
+    for group in GROUPS:
+        want, got = torch_reader.read(group).logits, int8.read(group).logits
+        assert np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_INT8
+        assert int(np.argmax(got)) == int(np.argmax(want))  # the same sentence first
+    spec = reader_spec(WEIGHTS_DIR)
+    assert (tmp_path / int8_name(reader_export_name(file_sha256(spec.weights), spec.limits))).is_file()
+
+
+@pytest.mark.slow
+def test_without_onnxruntime_auto_reads_with_torch_and_onnx_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import retrieval.reader as reader_module
+    import retrieval.reader_onnx as reader_onnx
+    from retrieval.reader import CrossEncoderReader, load_reader
+
+    monkeypatch.setattr(reader_onnx, "onnx_runtime_installed", lambda: False)
+    monkeypatch.setattr(reader_module, "AUTO_READER_RUNTIME", "onnx-int8")
+    with caplog.at_level(logging.WARNING, logger="newsbot.reader"):
+        auto = load_reader("fp32", runtime="auto", cache_dir=tmp_path)
+    assert isinstance(auto, CrossEncoderReader)
+    assert any("reading with torch" in r.message for r in caplog.records)
+    with pytest.raises(ConfigError) as caught:
+        load_reader("fp32", runtime="onnx", cache_dir=tmp_path)
+    assert caught.value.one_line() == (
+        "config error: NEWSBOT_READER_RUNTIME=onnx: onnxruntime and onnx are not installed")
+
+
+def test_export_name_follows_the_weights_and_the_input_limits() -> None:
+    from retrieval.reader_onnx import reader_export_name
+
+    base = reader_export_name("a" * 64, InputLimits())
+    assert reader_export_name("b" * 64, InputLimits()) != base
+    assert reader_export_name("a" * 64, InputLimits(sentence=96)) != base
+    assert base.endswith(".onnx") and base == reader_export_name("a" * 64, InputLimits())
