@@ -52,12 +52,12 @@ from squad_split import SHARED, part_of  # noqa: E402
 from index.embedding import DelegatingEmbedder, Embedder, configure_torch_threads, load_embedder, threads_for  # noqa: E402
 from index.models import Article  # noqa: E402
 from index.pipeline import apply_changes, build_index  # noqa: E402
-from index.precision import resolve_precision  # noqa: E402
 from index.settings import DEFAULT_MODEL, IndexSettings, load_index_settings  # noqa: E402
 from index.store import StoreReader, open_store_reader, published_version  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import EvalReport, QAItem, evaluate, load_qa  # noqa: E402
-from retrieval.reader import load_reader  # noqa: E402
+from retrieval.reader import configured_reader  # noqa: E402
+from retrieval.settings import load_retrieval_settings  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "backends"
 BACKENDS = ("faiss", "milvus")
@@ -347,7 +347,7 @@ def main() -> None:
     threads = configure_torch_threads(threads_for(isettings.torch_threads, "interactive"))
     embedder = CachingEmbedder(load_embedder(DEFAULT_MODEL, threads, isettings.precision,
                                              isettings.query_runtime, isettings.cache_dir))
-    answer_reader = load_reader(resolve_precision(isettings.precision))
+    answer_reader = configured_reader(load_retrieval_settings(), isettings)
     readers: dict[str, dict[str, StoreReader]] = {c: {} for c in CORPORA}
     for corpus in CORPORA:
         for b in BACKENDS:

@@ -44,12 +44,11 @@ from retrieval_bench import CachingEmbedder, ensure_index, load_jsonl  # noqa: E
 from squad_split import SHARED, part_of  # noqa: E402
 
 from index.embedding import load_embedder  # noqa: E402
-from index.precision import resolve_precision  # noqa: E402
-from index.settings import DEFAULT_MODEL  # noqa: E402
+from index.settings import DEFAULT_MODEL, load_index_settings  # noqa: E402
 from retrieval import rerank, scoring  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import contains_answer  # noqa: E402
-from retrieval.reader import load_reader  # noqa: E402
+from retrieval.reader import configured_reader  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
 
 #: What the fitted calibration holds, in order (``rerank.READER_CALIBRATION``).
@@ -306,7 +305,7 @@ def main() -> None:
             samples = pickle.load(fh)  # our own cache, written below
     if samples is None:
         embedder = CachingEmbedder(load_embedder(DEFAULT_MODEL))
-        reader = load_reader(resolve_precision("auto"))
+        reader = configured_reader(load_retrieval_settings(), load_index_settings())
         settings = load_retrieval_settings(reader_candidates=0)
         samples = []
         for name, v2 in (("squad_v1.1_dev", False), ("squad_v2.0_dev", True)):

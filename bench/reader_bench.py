@@ -39,13 +39,12 @@ from index.embedding import (  # noqa: E402
     threads_for,
 )
 from index.lexical import tokenize  # noqa: E402
-from index.precision import ComputePrecision, resolve_precision  # noqa: E402
 from index.settings import DEFAULT_MODEL, load_index_settings  # noqa: E402
 from retrieval import scoring  # noqa: E402
 from retrieval.answerer import Answerer  # noqa: E402
 from retrieval.eval import EvalReport, QAItem, evaluate, load_qa  # noqa: E402
 from retrieval.query import analyse  # noqa: E402
-from retrieval.reader import Reader, load_reader  # noqa: E402
+from retrieval.reader import Reader, configured_reader  # noqa: E402
 from retrieval.reader_files import WEIGHTS_DIR  # noqa: E402
 from retrieval.reader_pairs import ReaderPair  # noqa: E402
 from retrieval.settings import load_retrieval_settings  # noqa: E402
@@ -196,9 +195,10 @@ def main() -> None:
           f"(NEWSBOT_QUERY_RUNTIME={isettings.query_runtime})", flush=True)
     with_reader = load_retrieval_settings()
     baseline = load_retrieval_settings(reader_candidates=0, confidence_threshold=BASELINE_THRESHOLD)
-    reader = load_reader(_precision(), args.reader_weights)
+    reader = configured_reader(with_reader, isettings, args.reader_weights)
     print(
-        f"reader: {with_reader.reader_candidates} candidates, threshold {with_reader.confidence_threshold}; "
+        f"reader: {type(reader).__name__} (NEWSBOT_READER_RUNTIME={with_reader.reader_runtime}), "
+        f"{with_reader.reader_candidates} candidates, threshold {with_reader.confidence_threshold}; "
         f"baseline: no reader, threshold {BASELINE_THRESHOLD}",
         flush=True,
     )
@@ -225,10 +225,6 @@ def main() -> None:
             for a in bbc.values():
                 a.ask("warm up")
             latency(bbc, embedder, args.rounds)
-
-
-def _precision() -> ComputePrecision:
-    return resolve_precision(load_index_settings().precision)
 
 
 if __name__ == "__main__":
