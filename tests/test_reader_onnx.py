@@ -109,3 +109,14 @@ def test_export_name_follows_the_weights_and_the_input_limits() -> None:
     assert reader_export_name("b" * 64, InputLimits()) != base
     assert reader_export_name("a" * 64, InputLimits(sentence=96)) != base
     assert base.endswith(".onnx") and base == reader_export_name("a" * 64, InputLimits())
+
+
+@pytest.mark.slow
+def test_a_bf16_reader_is_not_exported(tmp_path: Path) -> None:
+    """Its weights are already rounded: the export would not be the trained reader."""
+    from retrieval.reader_onnx import export_reader
+    from retrieval.reader_torch import CrossEncoderReader
+
+    with pytest.raises(ValueError, match="fp32"):
+        export_reader(CrossEncoderReader(WEIGHTS_DIR, "bf16"), tmp_path / "reader.onnx")
+    assert not list(tmp_path.iterdir())
