@@ -168,8 +168,11 @@ def prepare_onnx_reader(weights_dir: Path, cache_dir: Path, kind: OnnxReaderKind
     if not onnx_runtime_installed():
         raise RuntimeError("onnxruntime and onnx are not installed")
     spec = reader_spec(weights_dir)
-    export = cache_dir / reader_export_name(file_sha256(spec.weights), spec.limits)
-    path = cache_dir / (fused_name(export.name) if kind == "onnx" else int8_name(export.name))
+    name = reader_export_name(file_sha256(spec.weights), spec.limits)
+    path = cache_dir / (fused_name(name) if kind == "onnx" else int8_name(name))
+    # The export is only a step to its copy: a name of this process's own, so two processes
+    # preparing at once (the bot and a CLI command on first use) never remove each other's.
+    export = cache_dir / f".{name.removesuffix('.onnx')}.{os.getpid()}-{secrets.token_hex(4)}.onnx"
     tokenizer = load_tokenizer(spec.base_model)
 
     def opened(file: Path) -> OnnxReader:
