@@ -22,11 +22,14 @@ import secrets
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 log = logging.getLogger("newsbot.embedding")
+
+#: Whatever ``open_cached``'s opener makes of a cached file (an encoder, a reader).
+OpenedT = TypeVar("OpenedT")
 
 #: ``NEWSBOT_QUERY_RUNTIME``: ``auto`` uses ONNX Runtime for short encodes when it is
 #: installed and the export reproduces the model (``AUTO_RUNTIME`` says which file); ``torch``
@@ -87,6 +90,32 @@ def int8_name(fp32_name: str) -> str:
 def fused_name(fp32_name: str) -> str:
     """The fused float32 copy's file name, beside the export it is made from."""
     return f"{fp32_name.removesuffix('.onnx')}-fused.onnx"
+
+
+def derived_name(export: str, kind: OnnxRuntimeKind) -> str:
+    """The file that runs for ``kind``, beside the float32 export it is made from."""
+    return fused_name(export) if kind == "onnx" else int8_name(export)
+
+
+def derive_copy(export: Path, out: Path, kind: OnnxRuntimeKind, heads: int, width: int) -> None:
+    """Make the copy of ``export`` that runs for ``kind``: fused float32 or dynamic int8 (the
+    question encoder's and the reader's exports alike)."""
+    if kind == "onnx-int8":
+        quantize_int8(export, out)
+    else:
+        fuse_bert_graph(export, out, heads, width)
+
+
+def open_cached(path: Path, opener: Callable[[Path], OpenedT]) -> OpenedT | None:
+    """``opener(path)`` for a cached file, or None when there is none or it does not open (a
+    damaged file is removed, to be made again)."""
+    if not path.is_file():
+        return None
+    try:
+        return opener(path)
+    except Exception:  # onnxruntime raises its own types for a damaged file
+        path.unlink(missing_ok=True)
+        return None
 
 
 def fuse_bert_graph(src: Path, out: Path, heads: int, width: int) -> None:
@@ -234,38 +263,26 @@ def prepare_query_encoder(
     if not onnx_runtime_installed():
         raise RuntimeError("onnxruntime and onnx are not installed")
     export = cache_dir / export_name(model_path, max_tokens)
-    path = cache_dir / (fused_name(export.name) if kind == "onnx" else int8_name(export.name))
-    cached = _cached(path, model.tokenizer, max_tokens, threads)
+    path = cache_dir / derived_name(export.name, kind)
+
+    def opened(file: Path) -> OnnxQueryEncoder:
+        return OnnxQueryEncoder(file, model.tokenizer, max_tokens, threads)
+
+    cached = open_cached(path, opened)
     if cached is not None:
         return cached
     expected = reference()
-    if _cached(export, model.tokenizer, max_tokens, threads) is None:
+    if open_cached(export, opened) is None:
         log.warning("preparing the ONNX query encoder for %s in %s (once per model, ~15 s)",
                     model_path, cache_dir)
         export_query_encoder(model, export)
-        _checked(OnnxQueryEncoder(export, model.tokenizer, max_tokens, threads), export, expected,
-                 MIN_COSINE, "export")
+        _checked(opened(export), export, expected, MIN_COSINE, "export")
     if kind == "onnx-int8":
         log.warning("preparing the int8 ONNX query encoder in %s (once per model, ~5 s)", cache_dir)
-        quantize_int8(export, path)
-        bound, what = MIN_COSINE_INT8, "int8 copy"
-    else:
-        config = model[0].auto_model.config
-        fuse_bert_graph(export, path, config.num_attention_heads, config.hidden_size)
-        bound, what = MIN_COSINE, "fused copy"
-    return _checked(OnnxQueryEncoder(path, model.tokenizer, max_tokens, threads), path, expected, bound, what)
-
-
-def _cached(path: Path, tokenizer: Any, max_tokens: int, threads: int) -> OnnxQueryEncoder | None:
-    """The encoder of the cached file ``path``, or None when there is none or it does not open
-    (a damaged file is removed, to be made again)."""
-    if not path.is_file():
-        return None
-    try:
-        return OnnxQueryEncoder(path, tokenizer, max_tokens, threads)
-    except Exception:  # onnxruntime raises its own types for a damaged file
-        path.unlink(missing_ok=True)
-        return None
+    config = model[0].auto_model.config
+    derive_copy(export, path, kind, config.num_attention_heads, config.hidden_size)
+    bound, what = (MIN_COSINE_INT8, "int8 copy") if kind == "onnx-int8" else (MIN_COSINE, "fused copy")
+    return _checked(opened(path), path, expected, bound, what)
 
 
 def _checked(

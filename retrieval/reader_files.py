@@ -35,7 +35,6 @@ class ReaderSpec:
     """What a weights folder's record says about the reader it holds."""
 
     weights: Path
-    record: dict[str, Any]
     limits: InputLimits
     base_model: str
     layers: int
@@ -52,7 +51,6 @@ def reader_spec(weights_dir: Path) -> ReaderSpec:
     try:
         return ReaderSpec(
             weights=weights,
-            record=record,
             limits=InputLimits(**record["limits"]),
             base_model=str(record.get("base_model", DEFAULT_MODEL)),
             layers=int(record["layers"]),

@@ -20,17 +20,17 @@ import secrets
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from index.onnx_query import (
     ONNX_OPSET,
-    fuse_bert_graph,
-    fused_name,
-    int8_name,
+    OnnxRuntimeKind,
+    derive_copy,
+    derived_name,
     onnx_runtime_installed,
-    quantize_int8,
+    open_cached,
 )
 from retrieval.reader_files import file_sha256, reader_spec
 from retrieval.reader_pairs import (
@@ -45,7 +45,8 @@ from retrieval.reader_torch import CrossEncoderReader, load_tokenizer
 
 log = logging.getLogger("newsbot.reader")
 
-OnnxReaderKind = Literal["onnx", "onnx-int8"]
+#: The ONNX copies the reader runs as: the question encoder's kinds.
+OnnxReaderKind = OnnxRuntimeKind
 #: Bumped when the export changes, so an older cached export is not reused.
 READER_EXPORT_FORMAT = 1
 #: Pairs every copy must read like torch before it is used: short and long sentences, a
@@ -169,7 +170,7 @@ def prepare_onnx_reader(weights_dir: Path, cache_dir: Path, kind: OnnxReaderKind
         raise RuntimeError("onnxruntime and onnx are not installed")
     spec = reader_spec(weights_dir)
     name = reader_export_name(file_sha256(spec.weights), spec.limits)
-    path = cache_dir / (fused_name(name) if kind == "onnx" else int8_name(name))
+    path = cache_dir / derived_name(name, kind)
     # The export is only a step to its copy: a name of this process's own, so two processes
     # preparing at once (the bot and a CLI command on first use) never remove each other's.
     export = cache_dir / f".{name.removesuffix('.onnx')}.{os.getpid()}-{secrets.token_hex(4)}.onnx"
@@ -178,24 +179,19 @@ def prepare_onnx_reader(weights_dir: Path, cache_dir: Path, kind: OnnxReaderKind
     def opened(file: Path) -> OnnxReader:
         return OnnxReader(file, tokenizer, spec.limits, spec.marks_phrases, threads, kind)
 
-    if path.is_file():
-        try:
-            return opened(path)
-        except Exception:  # onnxruntime raises its own types for a damaged file: make it again
-            path.unlink(missing_ok=True)
+    cached = open_cached(path, opened)
+    if cached is not None:
+        return cached
     log.warning("preparing the %s reader in %s (once per weights file, ~20 s)", kind, cache_dir)
     torch_reader = CrossEncoderReader(weights_dir, "fp32")
     reference = torch_reader.read(list(PROBE_PAIRS)).logits
     export_reader(torch_reader, export)
     try:
         _checked(opened(export), export, reference, MAX_LOGIT_ERROR, "export")
-        if kind == "onnx-int8":
-            quantize_int8(export, path)
-            bound, what = MAX_LOGIT_ERROR_INT8, "int8 copy"
-        else:
-            config = torch_reader.network.encoder.config
-            fuse_bert_graph(export, path, config.num_attention_heads, config.hidden_size)
-            bound, what = MAX_LOGIT_ERROR, "fused copy"
+        config = torch_reader.network.encoder.config
+        derive_copy(export, path, kind, config.num_attention_heads, config.hidden_size)
+        int8 = kind == "onnx-int8"
+        bound, what = (MAX_LOGIT_ERROR_INT8, "int8 copy") if int8 else (MAX_LOGIT_ERROR, "fused copy")
         return _checked(opened(path), path, reference, bound, what)
     finally:
         export.unlink(missing_ok=True)  # only its derived copy runs

@@ -28,7 +28,6 @@ class CrossEncoderReader:
         from retrieval.reader_net import build_network, load_trained
 
         spec = reader_spec(weights_dir)
-        self.record = spec.record
         self.limits = spec.limits
         self.marks_phrases = spec.marks_phrases
         self.precision = precision
