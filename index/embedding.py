@@ -244,7 +244,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def short_runtime(self) -> str:
-        """What runs short encodes: ``onnx``, ``onnx-int8`` or ``torch`` (prepares the ONNX path)."""
+        """What runs short encodes: an ``OnnxRuntimeKind`` or ``torch`` (prepares the ONNX path)."""
         return self._short_kind if self.short_encoder() is not None else "torch"
 
     def short_encoder(self) -> OnnxQueryEncoder | None:
@@ -264,8 +264,8 @@ class SentenceTransformerEmbedder:
         return self._short
 
     def _load_short_encoder(self) -> OnnxQueryEncoder:
-        kind: OnnxRuntimeKind = "onnx-int8" if self._query_runtime == "onnx-int8" else (
-            "onnx" if self._query_runtime == "onnx" else AUTO_RUNTIME)
+        runtime = self._query_runtime
+        kind: OnnxRuntimeKind = AUTO_RUNTIME if runtime == "auto" or runtime == "torch" else runtime
         encoder = prepare_query_encoder(
             self._model, self._model_path, self._max_tokens, self._threads or usable_cores(),
             self._cache_dir, kind, lambda: self._encode(PROBES, len(PROBES)))

@@ -31,10 +31,10 @@ class IndexSettings(BaseSettings):
     #: Float precision of model calls: ``auto`` (bf16 where the CPU has AMX/AVX512-BF16, else
     #: fp32), ``fp32`` or ``bf16``. Used for batch encodes (indexing) and the answer reader.
     precision: Precision = "auto"
-    #: What encodes a question: ``auto`` (ONNX Runtime when installed and its export, made once
-    #: into ``cache_dir``, reproduces the model; else torch), ``torch``, ``onnx`` (the float32
-    #: export, required) or ``onnx-int8`` (its int8 copy, required: faster, vectors within
-    #: ``onnx_query.MIN_COSINE_INT8`` of torch's).
+    #: What encodes a question: ``auto`` (``onnx_query.AUTO_RUNTIME`` when ONNX Runtime is
+    #: installed and its copy, made once into ``cache_dir``, reproduces the model; else torch),
+    #: ``torch``, or one copy, required: ``onnx`` (fused float32), ``onnx-int8-blockwise``
+    #: (blockwise int8 weights) or ``onnx-int8`` (dynamic int8: fastest, vectors furthest).
     query_runtime: QueryRuntime = "auto"
     #: Where the ONNX export is kept (default ``$XDG_CACHE_HOME/newsbot``, ``~/.cache/newsbot``).
     cache_dir: Path | None = None

@@ -59,7 +59,7 @@ class Reader(Protocol):
 #: "I don't know" on uncovered news 70.0% vs 74.0%: over issue 12's 0.5-point bound, so opt-in.
 #: The fused float32 copy (``onnx``) gives torch's logits but is slower than torch bf16 where
 #: the CPU has bf16 (61 vs 41 ms for 4 pairs, one-off); it is for CPUs without it.
-AUTO_READER_RUNTIME: Literal["torch", "onnx", "onnx-int8"] = "torch"
+AUTO_READER_RUNTIME: Literal["torch", "onnx", "onnx-int8-blockwise", "onnx-int8"] = "torch"
 
 
 def load_reader(

@@ -16,10 +16,11 @@ DEFAULT_READER_CANDIDATES = 4
 
 
 #: ``NEWSBOT_READER_RUNTIME``: ``torch`` (bf16 where the CPU has it), ``onnx`` (fused float32
-#: through ONNX Runtime, ``reader_onnx.py``), ``onnx-int8`` (its dynamic int8 copy); ``auto``
+#: through ONNX Runtime, ``reader_onnx.py``), ``onnx-int8-blockwise`` (that fused copy with
+#: blockwise int8 weights), ``onnx-int8`` (the dynamic int8 copy); ``auto``
 #: takes ``reader.AUTO_READER_RUNTIME``, falling back to torch when ONNX Runtime is missing or
 #: its copy does not reproduce the reader.
-ReaderRuntime = Literal["auto", "torch", "onnx", "onnx-int8"]
+ReaderRuntime = Literal["auto", "torch", "onnx", "onnx-int8-blockwise", "onnx-int8"]
 
 
 class RetrievalSettings(BaseSettings):

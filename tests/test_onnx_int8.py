@@ -1,4 +1,5 @@
-"""The int8 question path: made from the float32 export, kept only above its cosine bound.
+"""The int8 question paths (dynamic and blockwise): made from the float32 export, kept only
+above their cosine bounds.
 
 Fast: a tiny hand-built ONNX graph (an embedding table, one MatMul, masked mean) stands in for
 the exported model, so quantization, the bound and the cache run without loading MiniLM.
@@ -18,7 +19,14 @@ import pytest
 
 import index.onnx_query as onnx_query
 from index.errors import ConfigError
-from index.onnx_query import PROBES, OnnxQueryEncoder, export_name, int8_name, prepare_query_encoder
+from index.onnx_query import (
+    PROBES,
+    OnnxQueryEncoder,
+    blockwise_name,
+    export_name,
+    int8_name,
+    prepare_query_encoder,
+)
 from index.settings import load_index_settings
 
 VOCAB, DIM = 64, 32
@@ -95,7 +103,8 @@ def tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     reference = unit(OnnxQueryEncoder(reference_file, TinyModel.tokenizer, 256, 1).encode(PROBES))
     fp32 = tmp_path / "cache" / export_name(str(model_dir), 256)
     return {"model_path": str(model_dir), "cache": tmp_path / "cache", "reference": reference,
-            "fp32": fp32, "int8": fp32.with_name(int8_name(fp32.name))}
+            "fp32": fp32, "int8": fp32.with_name(int8_name(fp32.name)),
+            "blockwise": fp32.with_name(blockwise_name(fp32.name, onnx_query.QUERY_WEIGHT_BLOCK))}
 
 
 def prepare(tiny: dict[str, Any], kind: onnx_query.OnnxRuntimeKind = "onnx-int8") -> OnnxQueryEncoder:
@@ -119,6 +128,23 @@ def test_int8_copy_is_made_from_the_export_and_accepted_above_the_bound(tiny: di
     again = prepare(tiny)
     assert (tiny["fp32"].stat().st_mtime_ns, tiny["int8"].stat().st_mtime_ns) == stamps
     assert np.allclose(again.encode([QUESTION]), encoder.encode([QUESTION]))
+
+
+def test_blockwise_copy_holds_int8_blocks_and_is_accepted_above_its_bound(tiny: dict[str, Any]) -> None:
+    import onnx
+
+    blockwise = prepare(tiny, "onnx-int8-blockwise")
+    assert tiny["blockwise"].is_file() and tiny["fp32"].is_file()
+    assert not [p for p in tiny["cache"].iterdir() if p.name.startswith(".")]  # no fused leftover
+    ops = {n.op_type for n in onnx.load(str(tiny["blockwise"])).graph.node}
+    assert "MatMul" not in ops and "MatMulNBits" in ops  # the weights really are int8 blocks
+    block_cosine = onnx_query.reproduces(blockwise, tiny["reference"])
+    assert onnx_query.MIN_COSINE_BLOCKWISE <= block_cosine < 0.99999999  # close, not float32's
+
+    stamp = tiny["blockwise"].stat().st_mtime_ns
+    again = prepare(tiny, "onnx-int8-blockwise")  # opened from the cache, not made again
+    assert tiny["blockwise"].stat().st_mtime_ns == stamp
+    assert np.allclose(again.encode([QUESTION]), blockwise.encode([QUESTION]))
 
 
 def test_int8_copy_below_the_bound_is_rejected_and_not_kept(
@@ -161,7 +187,8 @@ def bare_embedder(runtime: str, tiny: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(("runtime", "expected"), [
-    ("onnx-int8", "onnx-int8"), ("onnx", "onnx"), ("auto", onnx_query.AUTO_RUNTIME), ("torch", "torch")])
+    ("onnx-int8", "onnx-int8"), ("onnx-int8-blockwise", "onnx-int8-blockwise"), ("onnx", "onnx"),
+    ("auto", onnx_query.AUTO_RUNTIME), ("torch", "torch")])
 def test_short_runtime_names_what_runs(tiny: dict[str, Any], runtime: str, expected: str) -> None:
     assert bare_embedder(runtime, tiny).short_runtime == expected
 
@@ -172,6 +199,17 @@ def test_rejected_int8_is_one_config_line(tiny: dict[str, Any], monkeypatch: pyt
         bare_embedder("onnx-int8", tiny).short_encoder()
     assert caught.value.one_line().startswith(
         "config error: NEWSBOT_QUERY_RUNTIME=onnx-int8: the int8 copy does not reproduce the model")
+
+
+def test_rejected_blockwise_copy_is_one_config_line_and_not_kept(
+    tiny: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(onnx_query, "MIN_COSINE_BLOCKWISE", 1.5)
+    with pytest.raises(ConfigError) as caught:
+        bare_embedder("onnx-int8-blockwise", tiny).short_encoder()
+    assert caught.value.one_line().startswith("config error: NEWSBOT_QUERY_RUNTIME=onnx-int8-blockwise: "
+                                              "the blockwise int8 copy does not reproduce the model")
+    assert not tiny["blockwise"].exists() and tiny["fp32"].is_file()
 
 
 def test_settings_accept_onnx_int8_and_name_the_variable_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,7 +51,7 @@ def test_questions_through_fused_onnx_match_torch_and_the_export_is_made_once(
     caplog.clear()
     stamp = export.stat().st_mtime_ns
     with caplog.at_level(logging.WARNING, logger="newsbot.embedding"):
-        again = SentenceTransformerEmbedder(threads=1, query_runtime="auto", cache_dir=tmp_path)
+        again = SentenceTransformerEmbedder(threads=1, query_runtime="onnx", cache_dir=tmp_path)
         assert float(again.encode([QUESTION])[0] @ vec[0]) > 0.99999
     assert not caplog.records and export.stat().st_mtime_ns == stamp
 
@@ -61,7 +61,7 @@ def test_questions_through_fused_onnx_match_torch_and_the_export_is_made_once(
 
     # a damaged export is made again rather than failing questions
     export.write_bytes(b"not a model")
-    repaired = SentenceTransformerEmbedder(threads=1, query_runtime="auto", cache_dir=tmp_path)
+    repaired = SentenceTransformerEmbedder(threads=1, query_runtime="onnx", cache_dir=tmp_path)
     assert repaired.short_runtime == "onnx"
     assert float(repaired.encode([QUESTION])[0] @ vec[0]) > 0.99999
 
@@ -99,3 +99,21 @@ def test_int8_questions_stay_close_to_torch(tmp_path: Path) -> None:
     vec = int8.encode([QUESTION])
     assert abs(float(np.linalg.norm(vec[0])) - 1.0) < 1e-5
     assert MIN_COSINE_INT8 <= float(vec[0] @ torch_only.encode([QUESTION])[0]) < 0.99999
+
+
+@pytest.mark.slow
+def test_blockwise_int8_questions_follow_torch_closer_than_dynamic_int8(tmp_path: Path) -> None:
+    from index.embedding import SentenceTransformerEmbedder
+    from index.onnx_query import MIN_COSINE_BLOCKWISE
+
+    questions = [QUESTION, "Who chairs Ryanair?", "How many jobs will Volkswagen cut in Germany?",
+                 "Which judge set the trial date in the Balco steroid case?"]
+    reference = SentenceTransformerEmbedder(threads=1, query_runtime="torch").encode(questions)
+    blockwise = SentenceTransformerEmbedder(threads=1, query_runtime="onnx-int8-blockwise",
+                                            cache_dir=tmp_path)
+    dynamic = SentenceTransformerEmbedder(threads=1, query_runtime="onnx-int8", cache_dir=tmp_path)
+    assert blockwise.short_runtime == "onnx-int8-blockwise"
+    block_cos = np.sum(blockwise.encode(questions) * reference, axis=1)
+    dynamic_cos = np.sum(dynamic.encode(questions) * reference, axis=1)
+    assert np.all(block_cos >= MIN_COSINE_BLOCKWISE)
+    assert float(np.mean(1 - block_cos)) < float(np.mean(1 - dynamic_cos)) / 3  # far nearer torch

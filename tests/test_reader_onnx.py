@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from index.errors import ConfigError
-from index.onnx_query import fused_name, int8_name
+from index.onnx_query import blockwise_name, fused_name, int8_name
 from retrieval.reader_files import WEIGHTS_DIR, file_sha256, reader_spec
 from retrieval.reader_pairs import InputLimits, ReaderPair
 
@@ -80,6 +80,32 @@ def test_int8_reader_stays_near_torch(tmp_path: Path) -> None:
         assert 0 < np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_INT8
     spec = reader_spec(WEIGHTS_DIR)
     assert (tmp_path / int8_name(reader_export_name(file_sha256(spec.weights), spec.limits))).is_file()
+
+
+@pytest.mark.slow
+def test_blockwise_int8_reader_keeps_torchs_order(tmp_path: Path) -> None:
+    """The blockwise int8 copy answers like torch where the dynamic int8 copy does not: the
+    same order in every fixture group, Bonderman's sentence first for "Who chairs Ryanair?"."""
+    from retrieval.reader import load_reader
+    from retrieval.reader_onnx import (
+        MAX_LOGIT_ERROR_BLOCKWISE,
+        READER_WEIGHT_BLOCK,
+        OnnxReader,
+        reader_export_name,
+    )
+
+    torch_reader = load_reader("fp32")
+    blockwise = load_reader("fp32", runtime="onnx-int8-blockwise", cache_dir=tmp_path)
+    assert isinstance(blockwise, OnnxReader) and blockwise.runtime == "onnx-int8-blockwise"
+    for group in GROUPS:
+        want, got = torch_reader.read(group).logits, blockwise.read(group).logits
+        assert 0 < np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_BLOCKWISE
+        assert list(np.argsort(-got)) == list(np.argsort(-want))
+    assert int(np.argmax(blockwise.read(GROUPS[0]).logits)) == 0
+    spec = reader_spec(WEIGHTS_DIR)
+    name = reader_export_name(file_sha256(spec.weights), spec.limits)
+    # only the copy that runs is kept
+    assert [p.name for p in tmp_path.iterdir()] == [blockwise_name(name, READER_WEIGHT_BLOCK)]
 
 
 @pytest.mark.slow
