@@ -58,7 +58,12 @@ class Reader(Protocol):
 #: 74.5/85.0 vs 74.4/85.0, SelQA P@1 85.9 vs 85.1, news hit@1/hit@3 57.0/79.0 vs 58.1/80.1 and
 #: "I don't know" on uncovered news 70.0% vs 74.0%: over issue 12's 0.5-point bound, so opt-in.
 #: The fused float32 copy (``onnx``) gives torch's logits but is slower than torch bf16 where
-#: the CPU has bf16 (61 vs 41 ms for 4 pairs, one-off); it is for CPUs without it.
+#: the CPU has bf16 (61 vs 41 ms for 4 pairs, one-off); it is for CPUs without it. Its
+#: blockwise int8 copy (``onnx-int8-blockwise``: 50 ms for 4 pairs, one-off) in the same A/B
+#: (3 Dec 2026, questions through the blockwise encoder on both sides): SQuAD v1.1
+#: 74.2/85.1 vs 74.5/84.9, v2.0 24.4% vs 25.1% at 6.8%, SelQA 84.6/0.905 vs 85.1/0.908, news
+#: 58.6/79.6 vs 58.6/80.1 with false abstention 5.4% vs 4.8% (one question): close, not the
+#: same, and slower than torch bf16 here, so opt-in too.
 AUTO_READER_RUNTIME: Literal["torch", "onnx", "onnx-int8-blockwise", "onnx-int8"] = "torch"
 
 
