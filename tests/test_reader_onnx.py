@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from index.errors import ConfigError
-from index.onnx_query import blockwise_name, fused_name, int8_name
+from index.onnx_query import OnnxRuntimeKind, blockwise_name, fused_name, int8_name
 from retrieval.reader_files import WEIGHTS_DIR, file_sha256, reader_spec
 from retrieval.reader_pairs import InputLimits, ReaderPair
 
@@ -39,7 +39,7 @@ GROUPS = [
 @pytest.mark.slow
 def test_fused_onnx_reader_reads_like_torch_and_is_made_once(tmp_path: Path) -> None:
     from retrieval.reader import load_reader
-    from retrieval.reader_onnx import OnnxReader, reader_export_name
+    from retrieval.reader_onnx import OnnxReader
 
     torch_reader = load_reader("fp32")
     onnx_reader = load_reader("fp32", runtime="onnx", cache_dir=tmp_path)
@@ -49,9 +49,7 @@ def test_fused_onnx_reader_reads_like_torch_and_is_made_once(tmp_path: Path) -> 
         assert np.allclose(got, want, atol=1e-3), (got, want)
         assert list(np.argsort(-got)) == list(np.argsort(-want))  # the same order
 
-    spec = reader_spec(WEIGHTS_DIR)
-    export = reader_export_name(file_sha256(spec.weights), spec.limits)
-    fused = tmp_path / fused_name(export)
+    fused = tmp_path / fused_name(export_file_name())
     assert [p.name for p in tmp_path.iterdir()] == [fused.name]  # only the copy that runs stays
     made = fused.stat().st_mtime_ns
     again = load_reader("fp32", runtime="onnx", cache_dir=tmp_path)
@@ -64,48 +62,49 @@ def test_fused_onnx_reader_reads_like_torch_and_is_made_once(tmp_path: Path) -> 
     assert np.allclose(repaired.read(GROUPS[1]).logits, torch_reader.read(GROUPS[1]).logits, atol=1e-3)
 
 
+def logits_beside_torch(kind: OnnxRuntimeKind, cache: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(torch's, the ``kind`` copy's) logits for each fixture group; the copy made in ``cache``."""
+    from retrieval.reader import load_reader
+    from retrieval.reader_onnx import OnnxReader
+
+    torch_reader = load_reader("fp32")
+    copy = load_reader("fp32", runtime=kind, cache_dir=cache)
+    assert isinstance(copy, OnnxReader) and copy.runtime == kind
+    return [(torch_reader.read(group).logits, copy.read(group).logits) for group in GROUPS]
+
+
+def export_file_name() -> str:
+    from retrieval.reader_onnx import reader_export_name
+
+    spec = reader_spec(WEIGHTS_DIR)
+    return reader_export_name(file_sha256(spec.weights), spec.limits)
+
+
 @pytest.mark.slow
 def test_int8_reader_stays_near_torch(tmp_path: Path) -> None:
     """The opt-in int8 copy is made and stays within its bound of torch's logits. It is not
     the same ranking: on "Who chairs Ryanair?" it puts the Boeing-order sentence 0.2 logits
     above Bonderman's (torch: Bonderman by 0.6), which is why ``auto`` does not pick it."""
-    from retrieval.reader import load_reader
-    from retrieval.reader_onnx import MAX_LOGIT_ERROR_INT8, OnnxReader, reader_export_name
+    from retrieval.reader_onnx import MAX_LOGIT_ERROR_INT8
 
-    torch_reader = load_reader("fp32")
-    int8 = load_reader("fp32", runtime="onnx-int8", cache_dir=tmp_path)
-    assert isinstance(int8, OnnxReader) and int8.runtime == "onnx-int8"
-    for group in GROUPS:
-        want, got = torch_reader.read(group).logits, int8.read(group).logits
+    for want, got in logits_beside_torch("onnx-int8", tmp_path):
         assert 0 < np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_INT8
-    spec = reader_spec(WEIGHTS_DIR)
-    assert (tmp_path / int8_name(reader_export_name(file_sha256(spec.weights), spec.limits))).is_file()
+    assert (tmp_path / int8_name(export_file_name())).is_file()
 
 
 @pytest.mark.slow
 def test_blockwise_int8_reader_keeps_torchs_order(tmp_path: Path) -> None:
     """The blockwise int8 copy answers like torch where the dynamic int8 copy does not: the
     same order in every fixture group, Bonderman's sentence first for "Who chairs Ryanair?"."""
-    from retrieval.reader import load_reader
-    from retrieval.reader_onnx import (
-        MAX_LOGIT_ERROR_BLOCKWISE,
-        READER_WEIGHT_BLOCK,
-        OnnxReader,
-        reader_export_name,
-    )
+    from retrieval.reader_onnx import MAX_LOGIT_ERROR_BLOCKWISE, READER_WEIGHT_BLOCK
 
-    torch_reader = load_reader("fp32")
-    blockwise = load_reader("fp32", runtime="onnx-int8-blockwise", cache_dir=tmp_path)
-    assert isinstance(blockwise, OnnxReader) and blockwise.runtime == "onnx-int8-blockwise"
-    for group in GROUPS:
-        want, got = torch_reader.read(group).logits, blockwise.read(group).logits
+    read = logits_beside_torch("onnx-int8-blockwise", tmp_path)
+    for want, got in read:
         assert 0 < np.max(np.abs(got - want)) <= MAX_LOGIT_ERROR_BLOCKWISE
         assert list(np.argsort(-got)) == list(np.argsort(-want))
-    assert int(np.argmax(blockwise.read(GROUPS[0]).logits)) == 0
-    spec = reader_spec(WEIGHTS_DIR)
-    name = reader_export_name(file_sha256(spec.weights), spec.limits)
+    assert int(np.argmax(read[0][1])) == 0
     # only the copy that runs is kept
-    assert [p.name for p in tmp_path.iterdir()] == [blockwise_name(name, READER_WEIGHT_BLOCK)]
+    assert [p.name for p in tmp_path.iterdir()] == [blockwise_name(export_file_name(), READER_WEIGHT_BLOCK)]
 
 
 @pytest.mark.slow
