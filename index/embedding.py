@@ -265,7 +265,19 @@ class SentenceTransformerEmbedder:
 
     def _load_short_encoder(self) -> OnnxQueryEncoder:
         runtime = self._query_runtime
-        kind: OnnxRuntimeKind = AUTO_RUNTIME if runtime == "auto" or runtime == "torch" else runtime
+        if runtime != "auto" and runtime != "torch":
+            return self._prepare_short(runtime)
+        try:
+            return self._prepare_short(AUTO_RUNTIME)
+        except Exception as exc:  # onnx/onnxruntime raise their own types
+            if AUTO_RUNTIME == "onnx":
+                raise
+            # e.g. an onnxruntime without 8-bit MatMulNBits: the float32 copy is still ~2.5x torch
+            log.warning("the %s question encoder failed (%s); trying the float32 copy",
+                        AUTO_RUNTIME, " ".join(str(exc).split())[:300])
+            return self._prepare_short("onnx")
+
+    def _prepare_short(self, kind: OnnxRuntimeKind) -> OnnxQueryEncoder:
         encoder = prepare_query_encoder(
             self._model, self._model_path, self._max_tokens, self._threads or usable_cores(),
             self._cache_dir, kind, lambda: self._encode(PROBES, len(PROBES)))

@@ -7,6 +7,7 @@ the exported model, so quantization, the bound and the cache run without loading
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
 from collections.abc import Sequence
@@ -210,6 +211,24 @@ def test_rejected_blockwise_copy_is_one_config_line_and_not_kept(
     assert caught.value.one_line().startswith("config error: NEWSBOT_QUERY_RUNTIME=onnx-int8-blockwise: "
                                               "the blockwise int8 copy does not reproduce the model")
     assert not tiny["blockwise"].exists() and tiny["fp32"].is_file()
+
+
+def test_auto_falls_back_to_the_float32_copy_when_the_blockwise_one_cannot_be_made(
+    tiny: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_blockwise_kernels(src: Path, out: Path, block: int) -> None:
+        raise RuntimeError("MatMulNBits: 8 bits not supported")
+
+    monkeypatch.setattr(onnx_query, "AUTO_RUNTIME", "onnx-int8-blockwise")
+    monkeypatch.setattr(onnx_query, "quantize_blockwise_int8", no_blockwise_kernels)
+    monkeypatch.setattr("index.embedding.AUTO_RUNTIME", "onnx-int8-blockwise")
+    with caplog.at_level(logging.WARNING, logger="newsbot.embedding"):
+        emb = bare_embedder("auto", tiny)
+        assert emb.short_runtime == "onnx"  # not torch: the float32 copy still answers fast
+    assert any("8 bits not supported" in r.message and "float32 copy" in r.message for r in caplog.records)
+    assert not tiny["blockwise"].exists()
+    with pytest.raises(ConfigError, match="8 bits not supported"):  # asked for by name: one line
+        bare_embedder("onnx-int8-blockwise", tiny).short_encoder()
 
 
 def test_settings_accept_onnx_int8_and_name_the_variable_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
